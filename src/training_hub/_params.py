@@ -1,0 +1,142 @@
+"""Parameter schemas: the one place an algorithm writes its parameters down.
+
+A schema is a pydantic model (a subclass of :class:`Params`). From it come the
+algorithm's ``get_required_params()`` / ``get_optional_params()``, the CLI flags
+of ``th train``, the keys of a YAML/JSON config file, ``th info`` and the docs.
+pydantic is imported only by modules that define or use a schema, never by
+``import training_hub``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ._errors import ParameterError
+
+__all__ = ["ParamInfo", "Params", "describe_params", "type_name", "validate_params"]
+
+
+class Params(BaseModel):
+    """Base class of every algorithm's parameter schema.
+
+    Unknown keys are refused (never silently dropped) and values are checked on
+    assignment, so a schema instance is always valid.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    #: Parameters the CLI and docs group under "advanced"; purely presentational.
+    advanced: ClassVar[frozenset[str]] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` of every parameter, defaults included."""
+        return self.model_dump()
+
+
+class ParamInfo(typing.NamedTuple):
+    """What ``th info`` and the docs show of one parameter."""
+
+    name: str
+    type: Any
+    type_name: str
+    required: bool
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    if get_origin(annotation) in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            choices = _literal_choices(arg)
+            if choices:
+                return choices
+    return None
+
+
+def type_name(annotation: Any) -> str:
+    """Short human name of a type annotation: ``int``, ``float | None``, ``'a' | 'b'``."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(annotation))
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in get_args(annotation))
+    if origin in (list, tuple, dict):
+        inner = ", ".join(type_name(a) for a in get_args(annotation) if a is not Ellipsis)
+        return f"{origin.__name__}[{inner}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def describe_params(schema: type[Params]) -> list[ParamInfo]:
+    """Every parameter of ``schema`` in declaration order."""
+    infos = []
+    for name, field in schema.model_fields.items():
+        required = field.is_required()
+        infos.append(
+            ParamInfo(
+                name=name,
+                type=field.annotation,
+                type_name=type_name(field.annotation),
+                required=required,
+                default=None if required else field.get_default(call_default_factory=True),
+                help=field.description or "",
+                choices=_literal_choices(field.annotation),
+            )
+        )
+    return infos
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if match:
+        return f" Did you mean '{match[0]}'?"
+    return ""
+
+
+def validate_params(
+    schema: type[Params], values: Mapping[str, Any], *, where: str = "parameters"
+) -> Params:
+    """Build ``schema`` from ``values`` or raise one :class:`ParameterError`.
+
+    ``where`` names the origin (an algorithm, a config file) in the message.
+    Every problem is listed: unknown names with the closest valid one, missing
+    required ones, and wrong types with the expected type and the given value.
+    """
+    known = list(schema.model_fields)
+    problems: list[str] = []
+    for key in values:
+        if key not in schema.model_fields:
+            problems.append(f"unknown parameter '{key}'.{_closest(key, known)}")
+    if not problems:
+        try:
+            return schema(**values)
+        except ValidationError as exc:
+            for err in exc.errors():
+                if not err["loc"]:
+                    problems.append(str(err["msg"]).removeprefix("Value error, "))
+                    continue
+                loc = ".".join(str(p) for p in err["loc"])
+                field = schema.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+                if err["type"] == "missing":
+                    problems.append(f"missing required parameter '{loc}'")
+                    continue
+                expected = type_name(field.annotation) if field is not None else "?"
+                given = err.get("input")
+                problems.append(
+                    f"parameter '{loc}' expects {expected}, got {given!r} ({err['msg']})"
+                )
+    listing = "; ".join(problems)
+    raise ParameterError(
+        f"Invalid {where}: {listing}. Run `th info` with the algorithm name to see every "
+        "parameter with its type and default."
+    )

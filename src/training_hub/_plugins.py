@@ -1,0 +1,268 @@
+"""Plugin loading: find entry points, import them lazily, call their hooks safely.
+
+Entry points of the group ``training_hub.algorithms`` are *read* (metadata only)
+when first needed, and *imported* only for the algorithm name a lookup asks
+for. A plugin that fails to import, targets another plugin API or whose hook
+raises is recorded as broken, reported once in one log line, and never stops
+the others. Registrations of one plugin are committed only when all its hooks
+succeeded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._origin import Origin
+from ._settings import PluginSettings
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PLUGIN_API_VERSION",
+    "Advertised",
+    "BrokenPlugin",
+    "PluginLoader",
+    "Registration",
+    "SkippedPlugin",
+    "plugin_manager",
+    "reset_plugin_manager",
+]
+
+logger = logging.getLogger("training_hub")
+
+ENTRY_POINT_GROUP = "training_hub.algorithms"
+#: The plugin API this core implements; plugins set ``TRAINING_HUB_PLUGIN_API`` to it.
+PLUGIN_API_VERSION = 1
+_SUPPORTED_PLUGIN_APIS = frozenset({1})
+_REGISTRATION_HOOKS = ("register_algorithms", "register_backends", "register_components")
+
+
+@dataclass(frozen=True)
+class Advertised:
+    """One entry point: distribution ``distribution`` contributes to algorithm ``name``."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.distribution, self.version, f"{self.name} = {self.value}")
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    origin: Origin
+    error: str
+
+    @property
+    def line(self) -> str:
+        where = f" (entry point '{self.origin.entry_point}')" if self.origin.entry_point else ""
+        return f"plugin {self.origin.label}{where} failed to load: {self.error}"
+
+
+@dataclass(frozen=True)
+class SkippedPlugin:
+    plugin: Advertised
+    reason: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One call of a ``register`` callback, kept until the plugin's hooks all succeed."""
+
+    kind: str  # "algorithm" | "backend" | "component"
+    args: tuple[Any, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    origin: Origin = field(default_factory=Origin)
+
+
+Sink = Callable[[list[Registration]], None]
+
+
+class PluginLoader:
+    """Owns the pluggy manager and the state of every advertised plugin."""
+
+    def __init__(self, sink: Sink, settings: PluginSettings | None = None) -> None:
+        self._sink = sink
+        self.settings = settings or PluginSettings.from_env()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self._advertised: list[Advertised] | None = None
+        self.skipped: list[SkippedPlugin] = []
+        self.broken: list[BrokenPlugin] = []
+        self._loaded_names: set[str] = set()
+        self._loaded_values: dict[str, object] = {}
+        self._broken_by_name: dict[str, list[BrokenPlugin]] = {}
+
+    # --- discovery (metadata only) -----------------------------------------------
+    def advertised(self) -> list[Advertised]:
+        """Entry points that will be loaded, in a deterministic order."""
+        if self._advertised is None:
+            found = []
+            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                dist = ep.dist
+                plugin = Advertised(
+                    name=ep.name,
+                    value=ep.value,
+                    distribution=dist.metadata["Name"] if dist else "(unknown)",
+                    version=dist.version if dist else "?",
+                )
+                reason = self.settings.skip_reason(plugin.distribution, plugin.name)
+                if reason:
+                    self.skipped.append(SkippedPlugin(plugin, reason))
+                else:
+                    found.append(plugin)
+            self._advertised = sorted(
+                set(found), key=lambda p: (p.name, p.distribution.lower(), p.value)
+            )
+        return self._advertised
+
+    def advertised_names(self) -> list[str]:
+        return sorted({p.name for p in self.advertised()})
+
+    def broken_for(self, name: str) -> list[BrokenPlugin]:
+        return self._broken_by_name.get(name, [])
+
+    # --- loading -------------------------------------------------------------------
+    def load(self, name: str) -> None:
+        """Import the plugins advertised for algorithm ``name`` (once)."""
+        if name in self._loaded_names:
+            return
+        self._loaded_names.add(name)
+        for plugin in self.advertised():
+            if plugin.name == name:
+                self._load_entry_point(plugin)
+
+    def load_all(self) -> None:
+        for name in self.advertised_names():
+            self.load(name)
+
+    def load_components(self) -> None:
+        self.load_all()
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object (module, class or instance) by hand."""
+        plugin_name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        origin = Origin(by_hand=plugin_name)
+        self.pm.register(plugin, name=plugin_name)
+        try:
+            self._collect_and_commit(plugin, origin)
+        except Exception:
+            self.pm.unregister(plugin)
+            raise
+        return plugin_name
+
+    def _load_entry_point(self, plugin: Advertised) -> None:
+        if plugin.value in self._loaded_values:
+            return  # one module advertised under several names registers once
+        origin = plugin.origin
+        try:
+            module = _import(plugin.value)
+            _check_api_version(module, plugin.value)
+            self.pm.register(module, name=f"{plugin.distribution}:{plugin.value}")
+            try:
+                self._collect_and_commit(module, origin)
+            except Exception:
+                self.pm.unregister(module)
+                raise
+            self._loaded_values[plugin.value] = module
+        except Exception as exc:  # a broken plugin must never break the others
+            self._loaded_values[plugin.value] = None
+            broken = BrokenPlugin(origin, f"{type(exc).__name__}: {exc}")
+            self.broken.append(broken)
+            for other in self.advertised():
+                if other.value == plugin.value:
+                    self._broken_by_name.setdefault(other.name, []).append(broken)
+            logger.warning("training-hub: %s", broken.line)
+
+    def _collect_and_commit(self, plugin: object, origin: Origin) -> None:
+        collected: list[Registration] = []
+
+        def collector(kind: str, arity: int) -> Callable[..., None]:
+            def register(*args: Any, **options: Any) -> None:
+                if len(args) != arity:
+                    raise TypeError(
+                        f"register() for {kind}s takes {arity} positional arguments, "
+                        f"got {len(args)}"
+                    )
+                collected.append(Registration(kind, args, options, origin))
+
+            return register
+
+        callbacks = {
+            "register_algorithms": collector("algorithm", 2),
+            "register_backends": collector("backend", 3),
+            "register_components": collector("component", 3),
+        }
+        for hook_name in _REGISTRATION_HOOKS:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.plugin is plugin:
+                    impl.function(register=callbacks[hook_name])
+        self._sink(collected)
+
+    # --- training events -----------------------------------------------------------
+    def emit(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an event hook on every loaded plugin; a failing one is logged, not raised."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except Exception as exc:
+                logger.warning(
+                    "training-hub: plugin %s raised in %s: %s: %s",
+                    impl.plugin_name, hook_name, type(exc).__name__, exc,
+                )
+
+
+def _import(value: str) -> Any:
+    module_name, _, attr = value.partition(":")
+    module = importlib.import_module(module_name.strip())
+    for part in filter(None, attr.strip().split(".")):
+        module = getattr(module, part)
+    return module
+
+
+def _check_api_version(module: object, value: str) -> None:
+    version = getattr(module, "TRAINING_HUB_PLUGIN_API", None)
+    if version is None:
+        raise RuntimeError(
+            f"{value} does not declare the plugin API it targets: add "
+            f"`TRAINING_HUB_PLUGIN_API = {PLUGIN_API_VERSION}` to the module"
+        )
+    if version not in _SUPPORTED_PLUGIN_APIS:
+        raise RuntimeError(
+            f"it targets plugin API {version!r} but this training-hub supports "
+            f"{sorted(_SUPPORTED_PLUGIN_APIS)}: install a version of the plugin made for "
+            "this training-hub, or upgrade training-hub"
+        )
+
+
+_loader: PluginLoader | None = None
+
+
+def plugin_manager() -> PluginLoader:
+    """The process-wide loader (created on first use, reading the environment)."""
+    global _loader
+    if _loader is None:
+        from ._algorithm_registry import AlgorithmRegistry
+
+        _loader = PluginLoader(AlgorithmRegistry._commit)
+    return _loader
+
+
+def reset_plugin_manager() -> None:
+    """Forget every loaded plugin; the next lookup rescans entry points and settings."""
+    global _loader
+    _loader = None
+
+
+def iter_loaded_plugins() -> Iterable[tuple[str, object]]:
+    return plugin_manager().pm.list_name_plugin()

@@ -1,0 +1,26 @@
+"""The ``th`` command line: ``th list``, ``th info``, ``th train``, ``th doctor``, ``th plot``.
+
+Every user error is one paragraph on stderr and exit code 2; a failed training
+exits with 1; no traceback unless ``--debug`` (or ``TRAINING_HUB_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``th`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("TRAINING_HUB_DEBUG", "") not in ("", "0")
+    if "--debug" in args:
+        args.remove("--debug")
+    from ._errors import run_reporting_errors
+
+    code = run_reporting_errors(args, debug=debug)
+    if argv is None:
+        sys.exit(code)
+    return code

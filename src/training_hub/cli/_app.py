@@ -1,0 +1,143 @@
+"""The typer application: one function per ``th`` command.
+
+Each command imports what it needs when it runs, so ``th --help`` and
+``th list`` never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import typer
+
+from .._version import __version__
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="th",
+    help="training-hub: fine-tune language models with pluggable algorithms and backends.\n\n"
+    "Global option: --debug shows tracebacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"training-hub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """training-hub: fine-tune language models with pluggable algorithms and backends."""
+
+
+@app.command("list")
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/cli.md)."),
+) -> None:
+    """Show installed algorithms, their backends and the distributions that provide them."""
+    from .._inventory import inventory
+
+    data = inventory()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from ._render import render_inventory
+
+    render_inventory(data)
+
+
+@app.command("info")
+def info_command(
+    algorithm: str = typer.Argument(..., help="Algorithm name, e.g. sft."),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="Show this backend."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show an algorithm's parameters (types, defaults, help) and its backends."""
+    from .._algorithm_registry import AlgorithmRegistry
+    from .._params import describe_params
+    from ._render import render_info
+
+    entry = AlgorithmRegistry.algorithm_entry(algorithm)
+    cls = entry.load()
+    backends = AlgorithmRegistry.list_backends(algorithm)
+    if backend is not None:
+        AlgorithmRegistry.backend_entry(algorithm, backend)
+    schema = cls.params_schema
+    params = describe_params(schema) if schema is not None else []
+    if as_json:
+        typer.echo(json.dumps({
+            "algorithm": algorithm,
+            "class": entry.target_name,
+            "description": entry.description,
+            "default_backend": entry.default_backend,
+            "backends": backends,
+            "params": [
+                {"name": p.name, "type": p.type_name, "required": p.required,
+                 "default": p.default, "help": p.help, "choices": p.choices}
+                for p in params
+            ],
+        }, indent=2, default=str))
+        return
+    render_info(algorithm, entry, backends, backend, cls, params)
+
+
+@app.command(
+    "train",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train_command(
+    ctx: typer.Context,
+    algorithm: str | None = typer.Argument(
+        None, help="Algorithm to train (or `algorithm:` in the config file)."
+    ),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="Backend to use."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML/JSON file of parameters; flags override it."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate, print the resolved config and data statistics; "
+        "do not train."
+    ),
+    demo: bool = typer.Option(
+        False, "--demo", help="Train the embedded demo model on the embedded chat data."
+    ),
+) -> None:
+    """Train: `th train sft --model-path M --data-path D --ckpt-output-dir OUT [--key value]`.
+
+    Every parameter of the algorithm is a flag (see `th info ALGORITHM`).
+    """
+    from ._train import run_train
+
+    run_train(algorithm, backend, config, ctx.args, dry_run=dry_run, demo=demo)
+
+
+@app.command("doctor")
+def doctor_command() -> None:
+    """Check the environment: Python, torch, CUDA, installed plugins and their problems."""
+    from ._doctor import run_doctor
+
+    code = run_doctor()
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("plot")
+def plot_command(
+    run_dir: Path = typer.Argument(..., help="A run folder holding metrics.jsonl."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="PNG path to write."),
+) -> None:
+    """Write a PNG of loss and learning rate against steps for a run."""
+    from ._plot import plot_run
+
+    path = plot_run(run_dir, output)
+    typer.echo(f"wrote {path}")

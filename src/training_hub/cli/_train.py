@@ -1,0 +1,108 @@
+"""``th train``: merge config file, demo defaults and flags; validate; dry-run or train."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .._errors import ParameterError
+
+__all__ = ["run_train"]
+
+DEMO_OUTPUT_DIR = "th-demo-output"
+
+
+def run_train(
+    algorithm: str | None,
+    backend: str | None,
+    config: Path | None,
+    extra_args: list[str],
+    *,
+    dry_run: bool,
+    demo: bool,
+) -> None:
+    from .._algorithm_registry import AlgorithmRegistry
+    from .._config_file import read_config_file
+    from .._factory import choose_backend
+    from .._params import validate_params
+    from ._flags import parse_param_flags
+
+    values: dict[str, Any] = {}
+    where = "parameters"
+    if config is not None:
+        parsed = read_config_file(config)
+        algorithm = algorithm or parsed.algorithm
+        backend = backend or parsed.backend
+        values.update(parsed.params)
+        where = f"parameters (config file {config} and flags)"
+    if algorithm is None:
+        raise ParameterError(
+            "No algorithm given: use `th train ALGORITHM ...` or put `algorithm: NAME` in the "
+            "config file. `th list` shows the installed algorithms."
+        )
+    entry = AlgorithmRegistry.algorithm_entry(algorithm)
+    algorithm_class = entry.load()
+    schema = algorithm_class.params_schema
+    if schema is None:
+        raise ParameterError(
+            f"Algorithm '{algorithm}' declares no parameter schema, so `th train` cannot build "
+            "its flags; use it from Python with create_algorithm()."
+        )
+    flags = parse_param_flags(schema, extra_args)
+    if demo:
+        from ..demo import demo_params
+
+        output_dir = flags.get("ckpt_output_dir") or values.get("ckpt_output_dir") or \
+            DEMO_OUTPUT_DIR
+        values = {**demo_params(str(output_dir)), **values}
+    values.update(flags)
+    backend = backend or choose_backend(algorithm)
+    backend_class = AlgorithmRegistry.get_backend(algorithm, backend)
+    backend_instance = backend_class()
+    params = validate_params(schema, values, where=f"{where} for '{algorithm}'")
+    backend_instance.check_params(params)
+
+    if dry_run:
+        typer.echo(f"# th train {algorithm} --backend {backend} (dry run: nothing trained)")
+        typer.echo(json.dumps({"algorithm": algorithm, "backend": backend,
+                               "params": params.to_dict()}, indent=2))
+        describe = getattr(backend_instance, "dry_run", None)
+        if describe is not None:
+            typer.echo("# data statistics")
+            typer.echo(json.dumps(describe(params.to_dict()), indent=2, default=str))
+        return
+
+    from .._plugins import plugin_manager
+
+    events = plugin_manager()
+    events.emit("on_train_start", algorithm=algorithm, backend=backend, params=params.to_dict())
+    result = algorithm_class(backend=backend_instance).train(**params.to_dict())
+    events.emit("on_train_end", algorithm=algorithm, backend=backend, result=result)
+    _print_result(result)
+    if demo:
+        _demo_sample(result)
+
+
+def _print_result(result: Any) -> None:
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        data = dataclasses.asdict(result)
+    elif isinstance(result, dict):
+        data = result
+    else:
+        typer.echo(f"result: {result!r}")
+        return
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def _demo_sample(result: Any) -> None:
+    checkpoint = getattr(result, "last_checkpoint", None)
+    if not checkpoint:
+        return
+    from ..demo import generate_sample
+
+    prompt, completion = generate_sample(Path(checkpoint))
+    typer.echo(f"\nThe trained demo model, asked {prompt!r}, answers: {completion!r}")

@@ -1,0 +1,161 @@
+"""The parameter schema shared by every algorithm that runs on the native engine.
+
+``sft`` uses it as is; ``osft`` and ``lora`` subclass it and add their own
+fields. It imports pydantic only (never torch), so ``th info`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ._params import Params
+
+__all__ = ["TrainingParams"]
+
+
+class TrainingParams(Params):
+    """Supervised fine-tuning of a causal language model on the native engine."""
+
+    # --- what to train, on what, and where to write -------------------------------
+    model_path: str = Field(
+        description="Hugging Face model folder (config.json, tokenizer, safetensors weights)."
+    )
+    data_path: str = Field(
+        description="Training data: .jsonl, .json or .parquet with chat `messages`, "
+        "`document` or pre-tokenized `input_ids`/`labels` records."
+    )
+    ckpt_output_dir: str = Field(
+        description="Folder for checkpoints, metrics.jsonl and logs of this run."
+    )
+
+    # --- how long ----------------------------------------------------------------
+    num_epochs: int = Field(1, ge=1, description="Passes over the training data.")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps (overrides num_epochs)."
+    )
+
+    # --- batching ----------------------------------------------------------------
+    effective_batch_size: int = Field(
+        8, ge=1, description="Samples per optimizer step, summed over all processes."
+    )
+    max_tokens_per_gpu: int = Field(
+        4096,
+        ge=16,
+        description="Token budget of one micro-batch on one device; gradient accumulation "
+        "is derived from it.",
+    )
+    max_seq_len: int = Field(
+        2048, ge=2, description="Longest sample in tokens; longer samples are an error "
+        "unless `truncate` is set."
+    )
+    truncate: bool = Field(
+        False, description="Cut samples longer than max_seq_len instead of failing (reported)."
+    )
+
+    # --- optimizer and schedule -----------------------------------------------------
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate of AdamW.")
+    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
+        "cosine", description="Learning-rate schedule after warmup."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Steps of linear warmup from 0.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
+    adam_beta2: float = Field(0.95, ge=0, lt=1, description="AdamW beta2.")
+    adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    max_grad_norm: float | None = Field(
+        1.0, gt=0, description="Clip the global gradient norm to this value; None disables."
+    )
+
+    # --- numerics and speed -----------------------------------------------------------
+    seed: int = Field(42, description="Seed for model init, data order and dropout.")
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Training precision. auto: bf16 on GPUs that support it, else fp32."
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute activations in the backward pass to save memory."
+    )
+    torch_compile: bool = Field(False, description="Compile the model with torch.compile.")
+    use_liger: bool | None = Field(
+        None, description="Use Liger kernels (GPU only); None: use them when installed on GPU."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Device to train on; auto picks CUDA when available."
+    )
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU threads for torch (CPU training); None keeps torch's default."
+    )
+    on_nonfinite: Literal["error", "skip"] = Field(
+        "error", description="What to do on a NaN/inf loss or gradient: stop with an error, "
+        "or skip that optimizer step."
+    )
+
+    # --- data ---------------------------------------------------------------------
+    data_format: Literal["auto", "chat", "document", "tokenized"] = Field(
+        "auto", description="Record format of data_path; auto detects it from the first record."
+    )
+    unmask: bool = Field(
+        False, description="Train on every token of chat samples, not only assistant turns."
+    )
+    tokenizer_path: str | None = Field(
+        None, description="Tokenizer folder if it differs from model_path."
+    )
+    data_cache_dir: str | None = Field(
+        None, description="Where tokenized data is cached; default: ~/.cache/training-hub."
+    )
+    data_workers: int | None = Field(
+        None, ge=1, description="Processes that tokenize in parallel; default: CPU count, max 8."
+    )
+    trust_remote_code: bool = Field(
+        False, description="Allow the model folder to run its own Python code. Off by default."
+    )
+
+    # --- checkpoints, resume, logging -----------------------------------------------
+    save_every: int | None = Field(
+        None, ge=1, description="Save a checkpoint every N optimizer steps."
+    )
+    checkpoint_at_epoch: bool = Field(True, description="Save a checkpoint at each epoch end.")
+    save_final_checkpoint: bool = Field(True, description="Save a checkpoint when training ends.")
+    keep_last_n: int | None = Field(
+        None, ge=1, description="Keep only the newest N checkpoints; None keeps all."
+    )
+    resume: str = Field(
+        "none", description="'latest' resumes from the newest checkpoint in ckpt_output_dir, "
+        "a path resumes from that checkpoint, 'none' starts fresh."
+    )
+    overwrite: bool = Field(
+        False, description="Allow writing into a ckpt_output_dir that holds a previous run."
+    )
+    logging_steps: int = Field(1, ge=1, description="Write metrics every N optimizer steps.")
+    tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
+    quiet: bool = Field(False, description="No progress bar; one log line per logging step.")
+
+    # --- distributed ----------------------------------------------------------------
+    nproc_per_node: int = Field(
+        1, ge=1, description="Processes per node; above 1, `th train` launches torchrun."
+    )
+    nnodes: int = Field(1, ge=1, description="Number of nodes.")
+    node_rank: int = Field(0, ge=0, description="Rank of this node.")
+    rdzv_endpoint: str | None = Field(
+        None, description="host:port of the rendezvous (multi-node); default master_addr:port."
+    )
+    master_addr: str = Field("127.0.0.1", description="Address of the rank-0 node.")
+    master_port: int = Field(29500, ge=1, le=65535, description="Port of the rank-0 node.")
+
+    advanced: ClassVar[frozenset[str]] = frozenset(
+        {
+            "adam_beta1", "adam_beta2", "adam_eps", "torch_compile", "use_liger", "num_threads",
+            "data_cache_dir", "data_workers", "rdzv_endpoint", "master_addr", "master_port",
+            "node_rank", "on_nonfinite", "tokenizer_path",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> TrainingParams:
+        if self.max_seq_len > self.max_tokens_per_gpu:
+            raise ValueError(
+                f"max_seq_len ({self.max_seq_len}) is larger than max_tokens_per_gpu "
+                f"({self.max_tokens_per_gpu}): the longest sample must fit in one micro-batch"
+            )
+        return self

@@ -1,0 +1,156 @@
+"""Process-group setup and the collectives the recipe needs.
+
+torchrun (or the launcher of :mod:`.launch`) sets ``RANK``, ``WORLD_SIZE`` and
+``LOCAL_RANK``; Kubeflow's ``PET_*`` variables are accepted too. The group uses
+gloo on CPU and nccl on GPU, with a bounded timeout so that a dead rank makes
+the others fail instead of hanging. On GPU the model is sharded with FSDP2's
+``fully_shard``; on CPU every rank keeps a full copy and gradients are summed
+with one flat all-reduce per step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "DIST_TIMEOUT_ENV",
+    "DistributedContext",
+    "all_reduce_gradients",
+    "all_reduce_sum",
+    "broadcast_parameters",
+    "destroy_distributed",
+    "init_distributed",
+    "read_rank_env",
+    "shard_model",
+]
+
+#: Environment variable that overrides the process-group timeout (seconds).
+DIST_TIMEOUT_ENV = "TRAINING_HUB_DIST_TIMEOUT_S"
+_DEFAULT_TIMEOUT_S = {"cpu": 300.0, "cuda": 600.0}
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    sharded: bool = False  # FSDP2 holds the weights (GPU); else full copies on every rank
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _env_int(*names: str, default: int) -> int:
+    for name in names:
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            return int(value)
+    return default
+
+
+def read_rank_env() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's (or Kubeflow's ``PET_*``) variables."""
+    rank = _env_int("RANK", "PET_RANK", default=0)
+    world_size = _env_int("WORLD_SIZE", "PET_WORLD_SIZE", default=1)
+    local_rank = _env_int("LOCAL_RANK", "PET_LOCAL_RANK", default=0)
+    return rank, world_size, local_rank
+
+
+def init_distributed(device: torch.device) -> DistributedContext:
+    """Join the process group when launched with several processes."""
+    rank, world_size, local_rank = read_rank_env()
+    if world_size <= 1:
+        return DistributedContext()
+    if "MASTER_ADDR" not in os.environ and "PET_MASTER_ADDR" in os.environ:
+        os.environ["MASTER_ADDR"] = os.environ["PET_MASTER_ADDR"]
+        os.environ["MASTER_PORT"] = os.environ.get("PET_MASTER_PORT", "29500")
+    timeout_s = float(os.environ.get(DIST_TIMEOUT_ENV, _DEFAULT_TIMEOUT_S[device.type]))
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo",
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(seconds=timeout_s),
+        )
+    return DistributedContext(
+        rank=rank, world_size=world_size, local_rank=local_rank, sharded=device.type == "cuda"
+    )
+
+
+def destroy_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(tensor: torch.Tensor, context: DistributedContext) -> torch.Tensor:
+    """Sum ``tensor`` over all ranks in place (no-op on one process)."""
+    if context.is_distributed:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_parameters(model: torch.nn.Module, context: DistributedContext) -> None:
+    """Make every rank start from rank 0's weights (unsharded training only)."""
+    if not context.is_distributed:
+        return
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def all_reduce_gradients(parameters: list[torch.nn.Parameter], context: DistributedContext) -> None:
+    """Sum (not average) the gradients of unsharded training over ranks, one flat buffer."""
+    if not context.is_distributed:
+        return
+    grads = []
+    for param in parameters:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        grads.append(param.grad)
+    flat = torch.cat([grad.reshape(-1) for grad in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    offset = 0
+    for grad in grads:
+        count = grad.numel()
+        grad.copy_(flat[offset : offset + count].view_as(grad))
+        offset += count
+
+
+def shard_model(
+    wrapper: torch.nn.Module,
+    layers: list[torch.nn.Module],
+    compute_dtype: torch.dtype,
+) -> Any:
+    """FSDP2: shard each decoder layer, then the wrapper (embeddings, norm, LM head).
+
+    Gradients are summed over ranks (see the recipe's loss normalisation).
+
+    Parameters stay fp32 (the optimizer's master copy); forward/backward run in
+    ``compute_dtype`` and gradients are reduced in fp32.
+    """
+    from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32)
+    for layer in layers:
+        fully_shard(layer, mp_policy=policy)
+    sharded = fully_shard(wrapper, mp_policy=policy)
+    for module in sharded.modules():
+        if isinstance(module, FSDPModule):
+            # Each rank's loss is already divided by the global token count: sum, don't average.
+            module.set_gradient_divide_factor(1.0)
+    return sharded

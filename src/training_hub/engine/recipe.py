@@ -1,0 +1,551 @@
+"""THE training recipe of the native engine, top to bottom: setup, data, model, loop, checkpoint.
+
+Loss normalisation: the loss of an optimizer step is the mean cross-entropy
+over all its loss tokens, on all ranks and micro-batches together. Each
+micro-batch contributes ``sum_CE / step.num_loss_tokens`` (the data pipeline
+gives that global count) and gradients are *summed* over ranks, so a step
+gives the same update whether it is one micro-batch or many, packed or not,
+on one process or several.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .._errors import ParameterError, TrainingError
+from ..training_params import TrainingParams
+from . import checkpoint as ckpt
+from .adapter import ModelAdapter
+from .attention import packed_attention_kwargs
+from .data import StepBatcher, load_training_data
+from .distributed import (
+    DistributedContext,
+    all_reduce_gradients,
+    all_reduce_sum,
+    broadcast_parameters,
+    init_distributed,
+    read_rank_env,
+    shard_model,
+)
+from .loss import PackedCausalLM, liger_available, loss_targets
+from .metrics import MetricsLogger
+from .model import Precision, load_model, load_tokenizer, resolve_device, resolve_precision
+from .optim import build_optimizer, build_scheduler
+from .signals import StopRequest, TrainingInterrupted
+
+__all__ = ["TrainResult", "dry_run", "train"]
+
+logger = logging.getLogger("training_hub.engine")
+_LOSS_CHUNK_TOKENS_GPU = 4096
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    final_loss: float | None
+    steps: int
+    epochs: int  # epochs completed
+    tokens: int  # tokens trained on, all ranks, this run and the resumed ones
+    elapsed_s: float
+    tokens_per_second: float
+    checkpoints: list[str] = field(default_factory=list)  # written by this run
+    last_checkpoint: str | None = None
+    output_dir: str = ""
+    metrics_path: str = ""
+
+
+def train(params: TrainingParams, adapter: ModelAdapter | None = None) -> TrainResult:
+    """Train ``params.model_path`` on ``params.data_path``; see :class:`TrainingParams`.
+
+    Runs on one process, or on each rank of a torchrun job (``RANK``/``WORLD_SIZE``).
+    Raises :class:`~training_hub._errors.UserError` subclasses for fixable input
+    problems, :class:`TrainingError` when training fails, and
+    :class:`TrainingInterrupted` (exit code 75) after a signal-triggered checkpoint.
+    """
+    adapter = adapter or ModelAdapter()
+    _configure_console_logging()
+    ckpt.check_output_dir(params)  # before anything is written
+    owns_group = not (dist.is_available() and dist.is_initialized())
+    device = resolve_device(params, local_rank=read_rank_env()[2])
+    context = init_distributed(device)
+    try:
+        return _Run(params, adapter, context, device).run()
+    finally:
+        if owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class _Run:
+    """One training run; the methods below are the recipe's phases, in order."""
+
+    def __init__(
+        self,
+        params: TrainingParams,
+        adapter: ModelAdapter,
+        context: DistributedContext,
+        device: torch.device,
+    ) -> None:
+        self.params = params
+        self.adapter = adapter
+        self.context = context
+        self.device = device
+        self.precision: Precision = resolve_precision(params, device)
+        self.output_dir = Path(params.ckpt_output_dir)
+        self.checkpoints_written: list[str] = []
+        self.last_checkpoint: str | None = None
+
+    # --- the recipe -----------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        self.setup_numerics()
+        self.setup_output_dir()
+        self.setup_data()
+        self.setup_model()
+        self.setup_optimizer()
+        self.resume_state()
+        self.metrics = (
+            MetricsLogger(
+                self.output_dir,
+                total_steps=self.total_steps,
+                start_step=self.state.step,
+                quiet=self.params.quiet,
+                tensorboard=self.params.tensorboard,
+            )
+            if self.context.is_main
+            else None
+        )
+        try:
+            with StopRequest() as stop:
+                self.train_loop(stop)
+        finally:
+            if self.metrics is not None:
+                self.metrics.close()
+        return self.result()
+
+    def setup_numerics(self) -> None:
+        """Threads and seeds: every RNG from ``seed`` (all ranks alike)."""
+        if self.params.num_threads is not None:
+            torch.set_num_threads(self.params.num_threads)
+        random.seed(self.params.seed)
+        np.random.seed(self.params.seed % 2**32)
+        torch.manual_seed(self.params.seed)
+
+    def setup_output_dir(self) -> None:
+        """Resolve the checkpoint to resume from; clear an old run only when asked to."""
+        self.resume_from = ckpt.resolve_resume_checkpoint(self.params)
+        if self.context.is_main:
+            if self.params.resume == "none" and self.params.overwrite:
+                ckpt.clear_previous_run(self.output_dir)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.resume_from is not None and self.context.is_main:
+            logger.info("Resuming from %s", self.resume_from)
+
+    def setup_data(self) -> None:
+        """Tokenize (rank 0 first, the others then read its cache) and plan the steps."""
+        self.tokenizer = load_tokenizer(self.params)
+        if self.context.is_main:
+            self.dataset = load_training_data(self.params, self.tokenizer)
+        self._barrier()
+        if not self.context.is_main:
+            self.dataset = load_training_data(self.params, self.tokenizer)
+        pad_id = self.tokenizer.pad_token_id
+        self.batcher = StepBatcher(
+            self.dataset,
+            effective_batch_size=self.params.effective_batch_size,
+            max_tokens_per_gpu=self.params.max_tokens_per_gpu,
+            num_epochs=self.params.num_epochs,
+            seed=self.params.seed,
+            world_size=self.context.world_size,
+            rank=self.context.rank,
+            pad_token_id=pad_id if pad_id is not None else 0,
+        )
+        if self.params.max_steps is not None:  # max_steps overrides num_epochs
+            per_epoch = self.batcher.steps_per_epoch
+            self.batcher.num_epochs = math.ceil(self.params.max_steps / per_epoch)
+            self.total_steps = self.params.max_steps
+        else:
+            self.total_steps = self.batcher.total_steps
+
+    def setup_model(self) -> None:
+        """Load, adapt, freeze, (resume weights), then shard (GPU) or replicate (CPU)."""
+        model = load_model(self.params, self.device)
+        model = self.adapter.prepare(model)
+        if self.resume_from is not None:
+            self.adapter.load_checkpoint(model, self.resume_from)
+        trainable_ids = {id(p) for p in self.adapter.trainable_parameters(model)}
+        if not trainable_ids:
+            raise TrainingError(
+                f"The adapter '{self.adapter.name}' left no parameter to train; check its "
+                "trainable_parameters()."
+            )
+        for parameter in model.parameters():
+            parameter.requires_grad_(id(parameter) in trainable_ids)
+        self.model = model
+        self.lm = PackedCausalLM(
+            model,
+            chunk_size=_LOSS_CHUNK_TOKENS_GPU if self.device.type == "cuda" else None,
+            use_liger=self._use_liger(),
+        )
+        layers = list(getattr(model.get_decoder(), "layers", []))
+        if self.params.torch_compile:
+            for layer in layers:
+                layer.compile()
+        if self.context.sharded:
+            shard_model(self.lm, layers, self.precision.compute_dtype)
+        else:
+            self.lm.to(self.device)
+            broadcast_parameters(self.lm, self.context)
+        self.lm.train()
+        self.trainable = [p for p in self.lm.parameters() if p.requires_grad]
+
+    def setup_optimizer(self) -> None:
+        self.optimizer = build_optimizer(self.trainable, self.params, self.device)
+        self.scheduler = build_scheduler(self.optimizer, self.params, self.total_steps)
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if self.precision.use_grad_scaler else None
+        )
+
+    def resume_state(self) -> None:
+        """Optimizer, schedule, data position and RNGs exactly as they were saved."""
+        self.state = ckpt.TrainerState(adapter=self.adapter.name)
+        if self.resume_from is None:
+            return
+        loaded = ckpt.load_training_state(self.resume_from)
+        self.state = loaded.state
+        if self.context.sharded:
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                set_optimizer_state_dict,
+            )
+
+            set_optimizer_state_dict(
+                self.lm,
+                self.optimizer,
+                loaded.optimizer,
+                options=StateDictOptions(full_state_dict=True),
+            )
+        else:
+            self.optimizer.load_state_dict(loaded.optimizer)
+        self.scheduler.load_state_dict(loaded.scheduler)
+        if self.scaler is not None and loaded.scaler is not None:
+            self.scaler.load_state_dict(loaded.scaler)
+        self.batcher.load_state_dict(self.state.extra["data"])
+        ckpt.restore_rng_state(loaded.rng)
+
+    def train_loop(self, stop: StopRequest) -> None:
+        params, state = self.params, self.state
+        run_start = time.perf_counter()
+        elapsed_before = state.elapsed_s
+        window_start, window_tokens = run_start, 0
+        for step in self.batcher:
+            if state.step >= self.total_steps:
+                break
+            lr = self.scheduler.get_last_lr()[0]
+            loss_sum = self.forward_backward(step.micro_batches, step.num_loss_tokens)
+            if not self.context.sharded:
+                all_reduce_gradients(self.trainable, self.context)
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            grad_norm = self.clip_gradients()
+            # The step's one collective and one host sync: global loss, stop flag, grad norm.
+            shared = torch.stack(
+                [loss_sum, torch.tensor(float(stop.requested), device=self.device)]
+            )
+            all_reduce_sum(shared, self.context)
+            total_loss, stop_votes, norm = torch.cat([shared, grad_norm.reshape(1)]).tolist()
+            loss = total_loss / max(1, step.num_loss_tokens)
+            step_number = state.step + 1
+            finite = math.isfinite(loss) and (math.isfinite(norm) or self.scaler is not None)
+            if finite:
+                self.optimizer_step()
+            elif params.on_nonfinite == "error":
+                raise TrainingError(
+                    f"Step {step_number}: the loss ({loss}) or gradient norm ({norm}) is not "
+                    f"finite. The last good checkpoint ({self.last_checkpoint or 'none'}) was "
+                    "kept. Lower learning_rate, set max_grad_norm, use dtype='bf16'/'fp32', or "
+                    "set on_nonfinite='skip' to skip such steps."
+                )
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                self._note(f"step {step_number}: non-finite loss/gradient, step skipped")
+            self.scheduler.step()
+
+            state.step = step_number
+            state.epoch, state.step_in_epoch = self.batcher.position
+            state.tokens_seen += step.num_tokens
+            state.loss_tokens_seen += step.num_loss_tokens
+            state.last_loss = loss if finite else state.last_loss
+            state.elapsed_s = elapsed_before + time.perf_counter() - run_start
+            state.extra["data"] = self.batcher.state_dict()
+            window_tokens += step.num_tokens
+
+            if self.metrics is not None:
+                if step_number % params.logging_steps == 0 or step_number == self.total_steps:
+                    now = time.perf_counter()
+                    self.metrics.log(
+                        {
+                            "step": step_number,
+                            "epoch": step.epoch,
+                            "loss": loss,
+                            "lr": lr,
+                            "grad_norm": norm,
+                            "num_loss_tokens": step.num_loss_tokens,
+                            "tokens": state.tokens_seen,
+                            "tokens_per_second": window_tokens / max(now - window_start, 1e-9),
+                            "elapsed_s": round(state.elapsed_s, 3),
+                            "skipped": not finite,
+                        }
+                    )
+                    window_start, window_tokens = now, 0
+                else:
+                    self.metrics.advance(step_number)
+
+            epoch_end = state.step_in_epoch == 0
+            finished = state.step >= self.total_steps
+            stopping = stop_votes > 0
+            if (
+                (params.save_every is not None and state.step % params.save_every == 0)
+                or (epoch_end and params.checkpoint_at_epoch)
+                or (finished and params.save_final_checkpoint)
+                or stopping
+            ):
+                save_start = time.perf_counter()
+                self.save_checkpoint(epoch_end=epoch_end)
+                window_start += time.perf_counter() - save_start  # not training throughput
+            if stopping and not finished:
+                raise TrainingInterrupted(
+                    f"Training stopped on {stop.signal_name or 'a signal'} after step "
+                    f"{state.step}; checkpoint {self.last_checkpoint}. Continue with "
+                    "resume='latest'.",
+                    checkpoint=self.last_checkpoint,
+                )
+            if finished:
+                break
+
+    # --- one step -----------------------------------------------------------------
+
+    def forward_backward(self, micro_batches: list[Any], step_loss_tokens: int) -> torch.Tensor:
+        """Accumulate the gradients of one step; returns this rank's summed loss."""
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float32)
+        normaliser = max(1, step_loss_tokens)
+        for index, host_batch in enumerate(micro_batches):
+            if self.context.sharded:  # reduce-scatter once, after the last micro-batch
+                self.lm.set_requires_gradient_sync(index == len(micro_batches) - 1)
+            batch = host_batch.to(self.device)
+            positions, targets = loss_targets(host_batch)
+            with self._autocast():
+                micro_loss = self.lm(
+                    batch.input_ids,
+                    batch.position_ids,
+                    positions.to(self.device, non_blocking=True),
+                    targets.to(self.device, non_blocking=True),
+                    **packed_attention_kwargs(host_batch, batch),
+                )
+            scaled = micro_loss / normaliser
+            if self.scaler is not None:
+                scaled = self.scaler.scale(scaled)
+            scaled.backward()
+            loss_sum += micro_loss.detach().float()
+        return loss_sum
+
+    def clip_gradients(self) -> torch.Tensor:
+        """Clip to ``max_grad_norm`` (when set); returns the global norm before clipping."""
+        max_norm = self.params.max_grad_norm or math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.trainable, max_norm)
+        if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
+            norm = norm.full_tensor()
+        return norm.detach().float()
+
+    def optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.adapter.after_optimizer_step(self.model)
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def save_checkpoint(self, *, epoch_end: bool) -> None:
+        """Rank 0 writes ``checkpoints/step-<N>`` atomically; every rank learns the outcome."""
+        if self.last_checkpoint is not None and self.last_checkpoint.endswith(
+            f"step-{self.state.step}"
+        ):
+            return  # this step is saved already
+        model_state, optimizer_state = self._gather_states()
+        error: TrainingError | None = None
+        if self.context.is_main:
+            try:
+                path = ckpt.write_checkpoint_atomically(
+                    self.output_dir,
+                    self.state.step,
+                    lambda folder: self._write_checkpoint(folder, model_state, optimizer_state),
+                    epoch_end=epoch_end,
+                )
+                for removed in ckpt.prune_checkpoints(self.output_dir, self.params.keep_last_n):
+                    if str(removed) in self.checkpoints_written:
+                        self.checkpoints_written.remove(str(removed))
+                self.checkpoints_written.append(str(path))
+                self.last_checkpoint = str(path)
+                self._note(f"checkpoint saved: {path}")
+            except TrainingError as exc:
+                error = exc
+        failed = torch.tensor(float(error is not None), device=self.device)
+        all_reduce_sum(failed, self.context)
+        if error is not None:
+            raise error
+        if failed.item() > 0:
+            raise TrainingError(
+                f"Rank 0 could not write the checkpoint of step {self.state.step}; see its log."
+            )
+        if not self.context.is_main:
+            self.last_checkpoint = str(
+                ckpt.checkpoints_root(self.output_dir) / f"step-{self.state.step}"
+            )
+
+    def _gather_states(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Full (unsharded, CPU) model and optimizer state under FSDP2; local ones otherwise."""
+        if not self.context.sharded:
+            return None, self.optimizer.state_dict()
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        full = get_model_state_dict(self.lm, options=options)
+        prefix = "causal_lm."
+        model_state = {k.removeprefix(prefix): v for k, v in full.items()}
+        return model_state, get_optimizer_state_dict(self.lm, self.optimizer, options=options)
+
+    def _write_checkpoint(
+        self,
+        folder: Path,
+        model_state: dict[str, Any] | None,
+        optimizer_state: dict[str, Any],
+    ) -> None:
+        with _use_cache_enabled(self.model):
+            if model_state is not None:
+                exported = self.adapter.export_state_dict(self.model, model_state)
+                self.model.save_pretrained(folder, state_dict=exported)
+            else:
+                self.adapter.export_model(self.model).save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        self.adapter.save_extra(self.model, folder)
+        ckpt.write_training_state(
+            folder,
+            state=self.state,
+            params=self.params,
+            optimizer_state=optimizer_state,
+            scheduler_state=self.scheduler.state_dict(),
+            scaler_state=self.scaler.state_dict() if self.scaler is not None else None,
+        )
+
+    # --- helpers --------------------------------------------------------------------
+
+    def result(self) -> TrainResult:
+        elapsed = self.state.elapsed_s
+        return TrainResult(
+            final_loss=self.state.last_loss,
+            steps=self.state.step,
+            epochs=self.state.epoch,
+            tokens=self.state.tokens_seen,
+            elapsed_s=elapsed,
+            tokens_per_second=self.state.tokens_seen / elapsed if elapsed > 0 else 0.0,
+            checkpoints=list(self.checkpoints_written),
+            last_checkpoint=self.last_checkpoint,
+            output_dir=str(self.output_dir),
+            metrics_path=str(self.output_dir / "metrics.jsonl"),
+        )
+
+    def _use_liger(self) -> bool:
+        wanted = self.params.use_liger
+        available = self.device.type == "cuda" and liger_available()
+        if wanted and not available:
+            raise ParameterError(
+                "use_liger=True needs a CUDA GPU and the liger-kernel package. Install "
+                "liger-kernel, or set use_liger=None (auto) or False."
+            )
+        return available if wanted is None else wanted
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        dtype = self.precision.compute_dtype
+        if self.context.sharded or dtype == torch.float32:
+            return contextlib.nullcontext()  # FSDP2's mixed-precision policy casts instead
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _barrier(self) -> None:
+        if self.context.is_distributed:
+            dist.barrier()
+
+    def _note(self, message: str) -> None:
+        if self.metrics is not None:
+            self.metrics.note(message)
+        elif self.context.is_main:
+            logger.info(message)
+
+
+@contextlib.contextmanager
+def _use_cache_enabled(model: Any) -> Any:
+    """Checkpoints are for inference: save them with the KV cache enabled in config.json."""
+    config = model.config
+    previous = getattr(config, "use_cache", None)
+    config.use_cache = True
+    try:
+        yield
+    finally:
+        config.use_cache = previous
+
+
+def _configure_console_logging() -> None:
+    """Show the engine's INFO lines when the application configured no logging."""
+    engine_logger = logging.getLogger("training_hub")
+    if not engine_logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        engine_logger.addHandler(handler)
+        engine_logger.setLevel(logging.INFO)
+
+
+def dry_run(params: TrainingParams) -> dict[str, Any]:
+    """Dataset statistics and the resolved run configuration, without loading the model."""
+    tokenizer = load_tokenizer(params)
+    dataset = load_training_data(params, tokenizer)
+    world_size = params.nproc_per_node * params.nnodes
+    batcher = StepBatcher(
+        dataset,
+        effective_batch_size=params.effective_batch_size,
+        max_tokens_per_gpu=params.max_tokens_per_gpu,
+        num_epochs=params.num_epochs,
+        seed=params.seed,
+        world_size=world_size,
+        rank=0,
+    )
+    total_steps = params.max_steps or batcher.total_steps
+    first_plan = batcher.plan_step(0, 0)
+    device = resolve_device(params)
+    return {
+        "dataset": dataset.stats.to_dict(),
+        "world_size": world_size,
+        "steps_per_epoch": batcher.steps_per_epoch,
+        "total_steps": total_steps,
+        "micro_batches_per_step": len(first_plan[0]),
+        "device": device.type,
+        "dtype": resolve_precision(params, device).name,
+        "resume_from": str(ckpt.resolve_resume_checkpoint(params) or "") or None,
+        "params": params.to_dict(),
+    }

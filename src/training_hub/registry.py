@@ -86,7 +86,7 @@ class Registry(Generic[T]):
         self.get(name)
         return self._configs.get(name)
 
-    def build(self, name: str, config: Any = None, **kwargs: Any) -> T:
+    def build(self, name: str, /, config: Any = None, **kwargs: Any) -> T:
         """Instantiate the component ``name``.
 
         With a config schema, ``config`` (a dict, a pydantic model or an object with

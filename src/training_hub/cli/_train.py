@@ -31,6 +31,10 @@ def run_train(
     from .._params import validate_params
     from ._flags import parse_param_flags
 
+    if algorithm is not None and algorithm.startswith("-"):
+        # With the algorithm taken from the config file, click hands us the first flag.
+        extra_args = [algorithm, *extra_args]
+        algorithm = None
     values: dict[str, Any] = {}
     where = "parameters"
     if config is not None:

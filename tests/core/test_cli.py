@@ -1,0 +1,138 @@
+"""The ``th`` command line, through its main() and through real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training_hub.cli import main
+
+from .conftest import PLUGIN_HEADER, AddDist
+
+
+def test_list_json_schema(plugin_site: AddDist, capsys: pytest.CaptureFixture[str]) -> None:
+    plugin_site("broken-dist", "0.1", entry_points={"brk": "brkplug"},
+                modules={"brkplug.py": "raise ImportError('boom')"})
+    assert main(["list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema_version"] == 1
+    sft = next(a for a in data["algorithms"] if a["name"] == "sft")
+    native = next(b for b in sft["backends"] if b["name"] == "native")
+    assert native["default"] and native["status"] == "ok"
+    assert native["provided_by"]["distribution"] == "training-hub-sft"
+    assert any(b["distribution"] == "broken-dist" and "boom" in b["error"]
+               for b in data["broken"])
+
+
+def test_list_shows_broken_plugins(plugin_site: AddDist, capsys: pytest.CaptureFixture[str]) -> None:
+    plugin_site("broken-dist", "0.1", entry_points={"brk": "brkplug"},
+                modules={"brkplug.py": "raise ImportError('boom')"})
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "sft" in out and "native (default)" in out
+    assert "broken plugin" in out and "broken-dist 0.1" in out
+
+
+def test_info_shows_parameters(plugin_site: AddDist, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "sft", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    names = [p["name"] for p in data["params"]]
+    assert names[:3] == ["model_path", "data_path", "ckpt_output_dir"]
+    lr = next(p for p in data["params"] if p["name"] == "learning_rate")
+    assert lr["type"] == "float" and lr["default"] == 2e-5 and lr["help"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "nope"], "Unknown algorithm 'nope'"),
+        (["train", "sft", "--learning-rat", "1"], "Did you mean '--learning-rate'"),
+        (["train", "sft", "--model-path", "m", "--data-path", "d", "--ckpt-output-dir", "o",
+          "--num-epochs", "zero"], "parameter 'num_epochs' expects int, got 'zero'"),
+        (["train"], "No algorithm given"),
+        (["train", "sft", "--config", "missing.yaml"], "missing.yaml does not exist"),
+        (["train", "sft", "--backend", "nope"], "has no backend 'nope'"),
+    ],
+)
+def test_user_errors_exit_2_with_one_paragraph(
+    plugin_site: AddDist, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_config_file_and_flags_merge_in_dry_run(
+    plugin_site: AddDist, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("algorithm: zecho\nmodel_path: m\ncount: 2\n")
+    plugin_site("echo-dist", entry_points={"zecho": "echoplug"}, modules={
+        "echoplug.py": PLUGIN_HEADER + """
+from training_hub._params import Params
+
+class EchoParams(Params):
+    model_path: str
+    count: int = 1
+
+class Echo(Algorithm):
+    params_schema = EchoParams
+
+class EchoBackend(Backend):
+    def execute_training(self, p): return {"echo": p}
+
+@hookimpl
+def register_algorithms(register):
+    register("zecho", Echo)
+
+@hookimpl
+def register_backends(register):
+    register("zecho", "local", EchoBackend)
+"""})
+    assert main(["train", "--config", str(config), "--count", "5", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert '"count": 5' in out and '"model_path": "m"' in out
+    assert main(["train", "--config", str(config)]) == 0
+    assert '"count": 2' in capsys.readouterr().out
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_real_th_subprocess_exit_codes() -> None:
+    th = Path(sys.executable).parent / "th"
+    done = subprocess.run([str(th), "info", "nope"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("th: error: Unknown algorithm 'nope'")
+    assert "Traceback" not in done.stderr
+    debug = subprocess.run([str(th), "--debug", "info", "nope"], capture_output=True, text=True,
+                           timeout=60)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_import_list_and_th_list_do_not_import_torch() -> None:
+    code = (
+        "import sys, training_hub\n"
+        "assert 'torch' not in sys.modules and 'pydantic' not in sys.modules\n"
+        "from training_hub import AlgorithmRegistry as R\n"
+        "R.list_algorithms()\n"
+        "assert not [m for m in sys.modules if m.startswith('training_hub_')], 'plugin imported'\n"
+        "from training_hub.cli import main\n"
+        "main(['list'])\n"
+        "main(['info', 'sft'])\n"
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = _run(["-c", code])
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout

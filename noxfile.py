@@ -1,0 +1,81 @@
+"""Developer sessions: ``nox -s tests lint typecheck docs plugins slow bench``.
+
+Every session installs torch from constraints.txt (the CPU build) so that no
+multi-GB CUDA build is pulled, and installs the core and the plugins from
+this checkout in one pip call, so ``training-hub`` never resolves to the
+unrelated project of that name on the package index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def _install_all(session: nox.Session, *extra: str) -> None:
+    editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
+    session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot]", *editable, *extra)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole fast suite: core, engine and every plugin's tests."""
+    _install_all(session)
+    session.run("pytest", "-q", "tests", *[str(p / "tests") for p in PLUGINS], *session.posargs)
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Tests marked slow (multi-process, retention experiment, long resumes)."""
+    _install_all(session)
+    session.run("pytest", "-q", "-m", "slow", "tests", *[str(p / "tests") for p in PLUGINS],
+                *session.posargs)
+
+
+@nox.session
+def plugins(session: nox.Session) -> None:
+    """Each plugin distribution alone: a fresh venv with the core and that plugin only."""
+    for plugin in PLUGINS:
+        session.log(f"--- {plugin.name}")
+        venv = Path(session.create_tmp()) / plugin.name
+        session.run("python", "-m", "venv", str(venv), external=True)
+        pip = str(venv / "bin" / "pip")
+        session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", "-e",
+                    str(plugin), external=True)
+        session.run(str(venv / "bin" / "pytest"), "-q", str(plugin / "tests"), external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "plugins", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy, strict on the core package."""
+    session.install(*CONSTRAINTS, "-e", ".[dev]", "types-PyYAML")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs (API reference from docstrings) with warnings as errors."""
+    _install_all(session, "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp())
+                                                                  / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the tools users would pick instead (see docs/benchmarks.md)."""
+    _install_all(session, "trl")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)

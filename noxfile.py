@@ -68,10 +68,22 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the docs (API reference from docstrings) with warnings as errors."""
+    """Build the docs (API reference from docstrings) with warnings as errors.
+
+    The mkdocs configuration is written here, since the top level of the
+    repository holds no mkdocs.yml.
+    """
     _install_all(session, "mkdocs>=1.6", "mkdocstrings[python]>=0.26")
-    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp())
-                                                                  / "site"))
+    tmp = Path(session.create_tmp())
+    config = tmp / "mkdocs.yml"
+    config.write_text(
+        "site_name: training-hub\n"
+        f"docs_dir: {ROOT / 'docs'}\n"
+        f"site_dir: {tmp / 'site'}\n"
+        "plugins:\n  - search\n  - mkdocstrings:\n      handlers:\n        python:\n"
+        f"          paths: [{ROOT / 'src'}]\n"
+    )
+    session.run("mkdocs", "build", "--strict", "-f", str(config))
 
 
 @nox.session

@@ -33,7 +33,7 @@ class Backend(ABC):
         cannot honour. The default accepts every parameter of the schema."""
 
 
-class Algorithm(ABC):
+class Algorithm(ABC):  # noqa: B024 - abstract by intent, schema-driven defaults
     """A training algorithm bound to a backend."""
 
     #: The one parameter schema: API, CLI flags, config files and docs come from it.

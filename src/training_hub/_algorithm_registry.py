@@ -226,7 +226,8 @@ class AlgorithmRegistry:
         loader.load(name)
         candidates = cls._plugin_algorithms.get(name)
         if candidates:
-            return cls._winner(candidates, None)
+            winner: AlgorithmEntry = cls._winner(candidates, None)
+            return winner
         broken = loader.broken_for(name)
         if broken:
             raise PluginError(
@@ -276,10 +277,10 @@ class AlgorithmRegistry:
                 found.append(cls._conflict(f"algorithm '{name}'", candidates, None))
         for algo, backends in sorted(cls._plugin_backends.items()):
             defining = cls._defining_origin(algo)
-            for backend, candidates in sorted(backends.items()):
-                if len({c.origin for c in candidates}) > 1:
-                    found.append(cls._conflict(f"backend '{algo}/{backend}'", candidates,
-                                               defining))
+            for backend, backend_candidates in sorted(backends.items()):
+                if len({c.origin for c in backend_candidates}) > 1:
+                    found.append(cls._conflict(f"backend '{algo}/{backend}'",
+                                               backend_candidates, defining))
         return found
 
     @classmethod

@@ -23,7 +23,7 @@ def inventory() -> dict[str, Any]:
     """A JSON-ready description of everything the registry knows."""
     loader = plugin_manager()
     loader.load_all()
-    algorithms = []
+    algorithms: list[dict[str, Any]] = []
     for name in AlgorithmRegistry.list_algorithms():
         try:
             entry = AlgorithmRegistry.algorithm_entry(name)
@@ -31,7 +31,7 @@ def inventory() -> dict[str, Any]:
             algorithms.append({"name": name, "status": "broken", "error": str(exc),
                                "backends": []})
             continue
-        backends = []
+        backends: list[dict[str, Any]] = []
         for backend_name in AlgorithmRegistry.list_backends(name):
             backend = AlgorithmRegistry.backend_entry(name, backend_name)
             problem = backend.problem()

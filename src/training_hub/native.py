@@ -10,12 +10,15 @@ torchrun, training is launched through torchrun.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ._algorithm import Backend
 from .training_params import TrainingParams
 
-__all__ = ["NativeBackend"]
+__all__ = ["NativeBackend", "adapter_for_worker"]
+
+_BACKEND_ENV = "TRAINING_HUB_NATIVE_BACKEND"
 
 
 class NativeBackend(Backend):
@@ -36,9 +39,7 @@ class NativeBackend(Backend):
         params = self.params_schema(**algorithm_params)
         inside_torchrun = "WORLD_SIZE" in os.environ
         if (params.nproc_per_node > 1 or params.nnodes > 1) and not inside_torchrun:
-            from .engine.launch import launch
-
-            return launch(params, algorithm=self.algorithm_name, backend=self.backend_name)
+            return self._launch(params)
         from .engine import train
 
         return train(params, adapter=self.make_adapter(params))
@@ -49,3 +50,39 @@ class NativeBackend(Backend):
 
         result: dict[str, Any] = dry_run(self.params_schema(**algorithm_params))
         return result
+
+    def _launch(self, params: TrainingParams) -> dict[str, Any]:
+        """Run on torchrun; every worker rebuilds this backend's adapter."""
+        from ._errors import TrainingError, UserError
+        from .engine.checkpoint import find_latest_checkpoint
+        from .engine.launch import launch
+        from .engine.signals import INTERRUPTED_EXIT_CODE, TrainingInterrupted
+
+        backend = f"{type(self).__module__}:{type(self).__qualname__}"
+        code = launch(params, adapter=f"{__name__}:adapter_for_worker",
+                      env={_BACKEND_ENV: backend})
+        latest = find_latest_checkpoint(params.ckpt_output_dir)
+        if code == 2:
+            raise UserError("the distributed run stopped on a user error (see its output above)")
+        if code == INTERRUPTED_EXIT_CODE:
+            raise TrainingInterrupted("the distributed run was stopped by a signal after "
+                                      "saving a checkpoint; resume with resume='latest'",
+                                      str(latest) if latest else None)
+        if code != 0:
+            raise TrainingError(f"the distributed run failed with exit code {code} "
+                                "(see the output of its processes above)")
+        return {
+            "output_dir": params.ckpt_output_dir,
+            "last_checkpoint": str(latest) if latest else None,
+            "metrics_path": str(Path(params.ckpt_output_dir) / "metrics.jsonl"),
+            "processes": params.nproc_per_node * params.nnodes,
+        }
+
+
+def adapter_for_worker(params: Any) -> Any:
+    """Adapter factory a torchrun worker calls: the launching backend's ``make_adapter``."""
+    import importlib
+
+    module_name, _, class_name = os.environ[_BACKEND_ENV].partition(":")
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    return backend_class().make_adapter(params)

@@ -29,7 +29,9 @@ def test_list_json_schema(plugin_site: AddDist, capsys: pytest.CaptureFixture[st
                for b in data["broken"])
 
 
-def test_list_shows_broken_plugins(plugin_site: AddDist, capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_broken_plugins(
+    plugin_site: AddDist, capsys: pytest.CaptureFixture[str]
+) -> None:
     plugin_site("broken-dist", "0.1", entry_points={"brk": "brkplug"},
                 modules={"brkplug.py": "raise ImportError('boom')"})
     assert main(["list"]) == 0

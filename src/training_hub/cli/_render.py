@@ -69,7 +69,8 @@ def render_info(
     if not params:
         console.print("This algorithm declares no parameter schema.")
         return
-    advanced = getattr(getattr(cls, "params_schema", None), "advanced", frozenset())
+    advanced: frozenset[str] = getattr(getattr(cls, "params_schema", None), "advanced",
+                                       frozenset())
     table = Table(show_lines=False)
     for column in ("flag", "type", "default", "help"):
         table.add_column(column, overflow="fold")

@@ -202,3 +202,16 @@ def test_import_does_not_load_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_generate_sample_answers_with_plain_text(model_dir: Path, tmp_path: Path) -> None:
+    prompt, answer = demo.generate_sample(model_dir, max_new_tokens=6)
+    assert prompt == demo.DEMO_PROMPT
+    assert isinstance(answer, str) and "<|" not in answer
+
+    # A checkpoint without tokenizer files falls back to the demo tokenizer.
+    weights_only = tmp_path / "weights-only"
+    weights_only.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (weights_only / name).write_bytes((model_dir / name).read_bytes())
+    assert demo.generate_sample(weights_only, max_new_tokens=6) == (prompt, answer)

@@ -19,12 +19,14 @@ from typing import Any
 
 __all__ = [
     "DEMO_EFFECTIVE_BATCH_SIZE",
+    "DEMO_PROMPT",
     "DEMO_TARGET_SECONDS",
     "DEMO_TOKENS_PER_SECOND",
     "demo_data_path",
     "demo_dir",
     "demo_params",
     "demo_stats",
+    "generate_sample",
     "materialize_demo_model",
 ]
 
@@ -33,6 +35,8 @@ __all__ = [
 DEMO_TOKENS_PER_SECOND = 3000
 DEMO_TARGET_SECONDS = 60
 DEMO_EFFECTIVE_BATCH_SIZE = 16
+
+DEMO_PROMPT = "What is the capital of France?"
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 _MODEL_DONE_MARKER = "model.safetensors"
@@ -131,3 +135,34 @@ def demo_params(output_dir: str, model_path: str | None = None) -> dict[str, Any
         "num_threads": 2,
         "logging_steps": 5,
     }
+
+
+def generate_sample(
+    checkpoint: Path, prompt: str = DEMO_PROMPT, max_new_tokens: int = 40
+) -> tuple[str, str]:
+    """Ask a (trained) demo checkpoint ``prompt`` with greedy decoding; return (prompt, answer).
+
+    The tokenizer is read from the checkpoint, or from the demo assets when the
+    checkpoint folder holds none. Decoding stops at the end-of-turn token.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = Path(checkpoint)
+    has_tokenizer = (checkpoint / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint if has_tokenizer else demo_dir())
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+    input_ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+    with torch.no_grad():
+        output = model.generate(
+            input_ids,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    answer = tokenizer.decode(output[0, input_ids.shape[1] :], skip_special_tokens=True)
+    return prompt, str(answer).strip()

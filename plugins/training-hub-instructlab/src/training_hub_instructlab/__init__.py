@@ -1,0 +1,3 @@
+"""The instructlab-training backend for training-hub's ``sft`` algorithm."""
+
+__all__: list[str] = []

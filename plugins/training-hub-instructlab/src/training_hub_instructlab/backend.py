@@ -1,0 +1,121 @@
+"""``InstructLabTrainingSFTBackend``: sft trained by instructlab-training's ``run_training``.
+
+``check_params`` refuses, in one ParameterError, every parameter the library
+cannot honour (see ``mapping.LIMITS``) and stops on a machine without CUDA,
+which instructlab-training needs. ``execute_training`` maps the parameters,
+runs the library (it launches torchrun itself) and reports the checkpoints it
+wrote. torch and instructlab-training are imported only there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from training_hub import Backend
+from training_hub._errors import BackendUnavailableError, ParameterError, TrainingError
+from training_hub._params import Params
+from training_hub.training_params import TrainingParams
+
+from .limits import explicit_params, rebuild_params, unhonoured
+from .mapping import LIMITS, to_instructlab_args
+from .plugin import REQUIREMENT
+
+__all__ = ["InstructLabTrainingSFTBackend", "InstructLabResult"]
+
+BACKEND_NAME = "instructlab-training"
+
+
+@dataclass(frozen=True)
+class InstructLabResult:
+    """What a finished run left in ``ckpt_output_dir``."""
+
+    ckpt_output_dir: str
+    #: Hugging Face checkpoints written by the library (``hf_format/samples_N``), oldest first.
+    checkpoints: list[str] = field(default_factory=list)
+
+
+def _problems(params: TrainingParams) -> list[str]:
+    problems = unhonoured(params, LIMITS, BACKEND_NAME)
+    explicit = explicit_params(params)
+    if params.save_final_checkpoint != params.checkpoint_at_epoch and (
+        {"save_final_checkpoint", "checkpoint_at_epoch"} & explicit
+    ):
+        problems.append(
+            f"save_final_checkpoint={params.save_final_checkpoint!r} with checkpoint_at_epoch="
+            f"{params.checkpoint_at_epoch!r}: instructlab-training writes its last checkpoint "
+            "only as the checkpoint of the last epoch; set both to the same value"
+        )
+    output = Path(params.ckpt_output_dir)
+    has_full_state = (output / "full_state").is_dir() and any((output / "full_state").iterdir())
+    if params.resume == "none" and has_full_state:
+        problems.append(
+            f"resume='none' but {output / 'full_state'} holds a saved state that "
+            "instructlab-training always resumes from; set resume='latest' or use an empty "
+            "ckpt_output_dir"
+        )
+    elif params.resume == "none" and not params.overwrite and output.is_dir() and any(
+        output.iterdir()
+    ):
+        problems.append(
+            f"ckpt_output_dir {output} already holds files of a previous run; set "
+            "overwrite=true, resume='latest', or choose an empty folder"
+        )
+    return problems
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            "Backend 'instructlab-training' needs a CUDA GPU and this machine has none "
+            "(torch.cuda.is_available() is False). Train on a GPU machine, or use the native "
+            "backend: `th train sft --backend native ...` trains on CPU."
+        )
+
+
+class InstructLabTrainingSFTBackend(Backend):
+    """sft on instructlab-training (FSDP or DeepSpeed through torchrun, CUDA only)."""
+
+    requires: ClassVar[tuple[str, ...]] = (REQUIREMENT,)
+
+    def check_params(self, params: Params) -> None:
+        if not isinstance(params, TrainingParams):
+            raise ParameterError(
+                f"Backend '{BACKEND_NAME}' trains sft parameters (TrainingParams); got "
+                f"{type(params).__name__}."
+            )
+        problems = _problems(params)
+        if problems:
+            raise ParameterError(
+                f"Backend '{BACKEND_NAME}' cannot honour these sft parameters: "
+                + "; ".join(problems) + "."
+            )
+        _require_cuda()
+
+    def execute_training(self, algorithm_params: dict[str, Any]) -> InstructLabResult:
+        params = rebuild_params(TrainingParams, algorithm_params)
+        assert isinstance(params, TrainingParams)
+        self.check_params(params)
+        torchrun_args, training_args = to_instructlab_args(params)
+        from instructlab.training import run_training
+
+        try:
+            run_training(torch_args=torchrun_args, train_args=training_args)
+        except Exception as exc:
+            raise TrainingError(
+                f"instructlab-training failed: {type(exc).__name__}: {exc}. Its logs are in "
+                f"{params.ckpt_output_dir}."
+            ) from exc
+        hf_dir = Path(params.ckpt_output_dir) / "hf_format"
+        checkpoints = sorted(
+            (str(p) for p in hf_dir.iterdir() if p.is_dir()), key=_samples_of
+        ) if hf_dir.is_dir() else []
+        return InstructLabResult(params.ckpt_output_dir, checkpoints)
+
+
+def _samples_of(path: str) -> tuple[int, str]:
+    tail = path.rsplit("_", 1)[-1]
+    return (int(tail) if tail.isdigit() else -1, path)

@@ -15,8 +15,8 @@ pytest.importorskip(
     reason="instructlab-training is not installed: pip install 'instructlab-training>=0.15.2'",
 )
 
-from training_hub_instructlab.backend import InstructLabTrainingSFTBackend  # noqa: E402
-from training_hub_instructlab.mapping import RDZV_ID, to_instructlab_args  # noqa: E402
+from training_hub_instructlab.backend import InstructLabTrainingSFTBackend
+from training_hub_instructlab.mapping import RDZV_ID, to_instructlab_args
 
 
 def _params(tmp_path: Path, **values: object) -> TrainingParams:

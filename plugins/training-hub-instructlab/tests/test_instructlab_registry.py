@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training_hub import AlgorithmRegistry
 from training_hub_instructlab.plugin import REQUIREMENT
+
+from training_hub import AlgorithmRegistry
 
 
 def test_registered_for_sft_under_its_class_name() -> None:

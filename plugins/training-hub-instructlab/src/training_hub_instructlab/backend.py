@@ -22,7 +22,7 @@ from .limits import explicit_params, rebuild_params, unhonoured
 from .mapping import LIMITS, to_instructlab_args
 from .plugin import REQUIREMENT
 
-__all__ = ["InstructLabTrainingSFTBackend", "InstructLabResult"]
+__all__ = ["InstructLabResult", "InstructLabTrainingSFTBackend"]
 
 BACKEND_NAME = "instructlab-training"
 

@@ -62,7 +62,8 @@ def run_train(
 
         output_dir = flags.get("ckpt_output_dir") or values.get("ckpt_output_dir") or \
             DEMO_OUTPUT_DIR
-        values = {**demo_params(str(output_dir)), **values}
+        # Re-running the demo replaces the previous demo run rather than failing.
+        values = {**demo_params(str(output_dir)), "overwrite": True, **values}
     values.update(flags)
     backend = backend or choose_backend(algorithm)
     backend_class = AlgorithmRegistry.get_backend(algorithm, backend)

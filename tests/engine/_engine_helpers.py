@@ -61,3 +61,37 @@ def checkpoint_weights(folder: str | Path) -> dict[str, torch.Tensor]:
 def max_weight_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for torchrun workers: this source tree importable, short timeouts."""
+    import os
+
+    import training_hub
+
+    src = str(Path(training_hub.__file__).resolve().parents[1])
+    tests_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (src, tests_root, os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "TRAINING_HUB_DIST_TIMEOUT_S": "60", "OMP_NUM_THREADS": "1"}
+
+
+def dying_adapter(params: TrainingParams) -> Any:
+    """Adapter factory for the worker: rank 1 dies abruptly after its first step."""
+    import os
+
+    from training_hub.engine import ModelAdapter
+
+    class Dying(ModelAdapter):
+        def after_optimizer_step(self, model: Any) -> None:
+            if os.environ.get("RANK") == "1":
+                os._exit(3)
+
+    return Dying()

@@ -1,0 +1,58 @@
+"""``NativeLoRABackend``: lora on training-hub's engine, with the LoRA model adapter.
+
+Light at import (no torch, no peft): the adapter module is imported in
+``make_adapter`` when training starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from training_hub._errors import ParameterError
+from training_hub.native import NativeBackend
+
+from .algorithm import LoRAParams
+
+__all__ = ["NativeLoRABackend", "qlora_problem"]
+
+
+def qlora_problem() -> str | None:
+    """Why QLoRA (4-bit base) cannot run here, or None when it can."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "bitsandbytes is not installed (pip install 'training-hub-lora[qlora]')"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to torch (4-bit bitsandbytes kernels need one)"
+    return None
+
+
+class NativeLoRABackend(NativeBackend):
+    requires = ("torch>=2.5", "transformers>=4.50", "peft>=0.13")
+    params_schema = LoRAParams
+    algorithm_name = "lora"
+    backend_name = "native"
+
+    def check_params(self, params: Any) -> None:
+        if not params.load_in_4bit:
+            return
+        problem = qlora_problem()
+        if params.device == "cpu":
+            problem = "device='cpu' was requested"
+        if problem is not None:
+            raise ParameterError(
+                f"load_in_4bit=True (QLoRA) cannot run here: {problem}. Run on a CUDA GPU "
+                "with bitsandbytes installed, or set load_in_4bit=False (plain LoRA)."
+            )
+        if params.merge_adapter or params.nproc_per_node > 1 or params.nnodes > 1:
+            raise ParameterError(
+                "load_in_4bit=True (QLoRA) trains on one GPU and saves the adapter only: set "
+                "merge_adapter=False and nproc_per_node=nnodes=1, then merge afterwards with "
+                "training_hub_lora.adapter.save_merged_model(checkpoint, output_dir)."
+            )
+
+    def make_adapter(self, params: Any) -> Any:
+        from .adapter import LoRAModelAdapter
+
+        return LoRAModelAdapter(params)

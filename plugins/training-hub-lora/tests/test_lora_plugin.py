@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_hub import ParameterError, create_algorithm
-from training_hub.engine import train
-from training_hub.testing.tiny import make_tiny_model, make_tiny_tokenizer, write_chat_jsonl
 from training_hub_lora.adapter import (
     MERGED_DIRNAME,
     LoRAModelAdapter,
@@ -20,6 +17,10 @@ from training_hub_lora.adapter import (
 )
 from training_hub_lora.algorithm import DEFAULT_TARGET_MODULES, LoRAParams
 from training_hub_lora.backend import NativeLoRABackend
+
+from training_hub import ParameterError, create_algorithm
+from training_hub.engine import train
+from training_hub.testing.tiny import make_tiny_model, make_tiny_tokenizer, write_chat_jsonl
 
 
 @pytest.fixture(scope="module")

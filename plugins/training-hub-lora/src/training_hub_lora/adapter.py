@@ -21,6 +21,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 from peft.utils import load_peft_weights
+
 from training_hub._errors import ParameterError, TrainingError
 from training_hub.engine.adapter import ModelAdapter
 
@@ -115,7 +116,8 @@ def save_merged_model(
     peft_model = PeftModel.from_pretrained(base, str(adapter_dir))
     output = Path(output_dir)
     _save_merged(peft_model, output, tokenizer_source=None)
-    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base_path
+    has_tokenizer = (adapter_dir / "tokenizer_config.json").is_file()
+    tokenizer_source = adapter_dir if has_tokenizer else base_path
     AutoTokenizer.from_pretrained(str(tokenizer_source)).save_pretrained(output)
     return output
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pydantic import Field, field_validator
+
 from training_hub import Algorithm
 from training_hub.training_params import TrainingParams
 

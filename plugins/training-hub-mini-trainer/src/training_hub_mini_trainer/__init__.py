@@ -1,0 +1,3 @@
+"""The mini-trainer backend for training-hub's ``osft`` algorithm."""
+
+__all__: list[str] = []

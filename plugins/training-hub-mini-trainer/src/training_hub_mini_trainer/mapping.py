@@ -1,0 +1,129 @@
+"""osft parameters -> mini-trainer's ``TorchrunArgs`` and ``TrainingArgs``.
+
+``LIMITS`` lists what mini-trainer cannot do (it clips gradients at 1.0,
+always checkpoints activations, reads pre-tokenized records only, logs every
+step, runs on CUDA). ``to_mini_trainer_args`` builds the library's own config
+dataclasses; mini-trainer is imported there, never at module import.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from .limits import Limit, one_of
+
+__all__ = ["LIMITS", "RDZV_ID", "SCHEDULERS", "TRAIN_DTYPES", "to_mini_trainer_args"]
+
+#: Shared by every node of a run; torchrun needs the same id on all of them.
+RDZV_ID = "training-hub"
+
+#: Our schedule names -> transformers' ``get_scheduler`` names, which mini-trainer uses.
+#: Ours all warm up first; transformers' plain "constant" would skip the warmup.
+SCHEDULERS = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
+TRAIN_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+LIMITS: tuple[Limit, ...] = (
+    Limit("truncate", one_of(False), "mini-trainer cannot cut samples (the backend stops on a "
+          "sample longer than max_seq_len instead)", "remove truncate or cut the data"),
+    Limit("max_grad_norm", one_of(1.0), "mini-trainer clips the gradient norm at 1.0",
+          "set max_grad_norm=1.0"),
+    Limit("gradient_checkpointing", one_of(True), "mini-trainer always checkpoints "
+          "activations", "remove gradient_checkpointing or set it to true"),
+    Limit("torch_compile", one_of(False), "mini-trainer does not compile the model",
+          "remove torch_compile"),
+    Limit("device", one_of("auto", "cuda"), "mini-trainer trains on CUDA GPUs only",
+          "use the native backend for this"),
+    Limit("num_threads", one_of(None), "mini-trainer does not set CPU threads",
+          "remove num_threads"),
+    Limit("on_nonfinite", one_of(), "mini-trainer neither stops nor skips a step on a NaN/inf "
+          "loss", "remove on_nonfinite"),
+    Limit("data_format", one_of("auto", "tokenized"), "mini-trainer reads pre-tokenized "
+          "`input_ids`/`labels` records only", "tokenize the data first"),
+    Limit("unmask", one_of(False), "in pre-tokenized data the `labels` decide which tokens "
+          "are trained", "write labels for every token instead"),
+    Limit("tokenizer_path", one_of(None), "mini-trainer loads the tokenizer from model_path",
+          "copy the tokenizer files into the model folder"),
+    Limit("data_cache_dir", one_of(None), "mini-trainer tokenizes nothing, so caches nothing",
+          "remove data_cache_dir"),
+    Limit("data_workers", one_of(None), "mini-trainer tokenizes nothing",
+          "remove data_workers"),
+    Limit("keep_last_n", one_of(None), "mini-trainer keeps every checkpoint",
+          "remove keep_last_n"),
+    Limit("resume", lambda value: value != "latest", "mini-trainer resumes only from a "
+          "full-state checkpoint folder given by path", "give that folder's path"),
+    Limit("logging_steps", one_of(1), "mini-trainer logs metrics every step",
+          "remove logging_steps"),
+    Limit("tensorboard", one_of(False), "mini-trainer does not log to TensorBoard",
+          "remove tensorboard"),
+    Limit("quiet", one_of(False), "mini-trainer has no quiet mode", "remove quiet"),
+)
+
+
+def _train_dtype(dtype: str, bf16_supported: bool) -> str:
+    if dtype == "auto":
+        return "bfloat16" if bf16_supported else "float32"
+    return TRAIN_DTYPES[dtype]
+
+
+def to_mini_trainer_args(params: Any, *, bf16_supported: bool) -> tuple[Any, Any]:
+    """``(TorchrunArgs, TrainingArgs)`` of mini-trainer for osft ``params``.
+
+    ``params`` is an osft schema instance (TrainingParams plus
+    ``unfreeze_rank_ratio`` and ``target_patterns``); callers check ``LIMITS``
+    first. ``bf16_supported`` resolves ``dtype='auto'`` as the native engine does.
+    """
+    from mini_trainer.training_types import TorchrunArgs, TrainingArgs, TrainingMode
+
+    torchrun_fields: dict[str, Any] = {
+        "nproc_per_node": params.nproc_per_node,
+        "nnodes": params.nnodes,
+        "node_rank": params.node_rank,
+        "rdzv_id": RDZV_ID,
+    }
+    if params.rdzv_endpoint is not None:
+        torchrun_fields["rdzv_endpoint"] = params.rdzv_endpoint
+    else:
+        torchrun_fields["master_addr"] = params.master_addr
+        torchrun_fields["master_port"] = params.master_port
+
+    by_steps = params.max_steps is not None
+    use_liger = (
+        params.use_liger
+        if params.use_liger is not None
+        else importlib.util.find_spec("liger_kernel") is not None
+    )
+    training_fields: dict[str, Any] = {
+        "model_name_or_path": params.model_path,
+        "data_path": params.data_path,
+        "output_dir": params.ckpt_output_dir,
+        "batch_size": params.effective_batch_size,
+        "max_tokens_per_gpu": params.max_tokens_per_gpu,
+        "learning_rate": params.learning_rate,
+        "num_warmup_steps": params.warmup_steps,
+        "lr_scheduler": SCHEDULERS[params.lr_scheduler],
+        "seed": params.seed,
+        "beta1": params.adam_beta1,
+        "beta2": params.adam_beta2,
+        "eps": params.adam_eps,
+        "weight_decay": params.weight_decay,
+        "use_liger_kernels": use_liger,
+        "osft": True,
+        "osft_unfreeze_rank_ratio": params.unfreeze_rank_ratio,
+        "osft_target_patterns": list(params.target_patterns),
+        "training_mode": TrainingMode.STEP if by_steps else TrainingMode.EPOCH,
+        "max_epochs": params.num_epochs,
+        "max_steps": params.max_steps or 0,
+        # mini-trainer counts checkpoints in samples, we count optimizer steps.
+        "min_samples_per_checkpoint": (
+            params.save_every * params.effective_batch_size if params.save_every else None
+        ),
+        "checkpoint_at_epoch": params.checkpoint_at_epoch,
+        "save_final_checkpoint": params.save_final_checkpoint,
+        "train_dtype": _train_dtype(params.dtype, bf16_supported),
+        "trust_remote_code": params.trust_remote_code,
+        "resume_from_full_state_checkpoint": (
+            None if params.resume == "none" else params.resume
+        ),
+    }
+    return TorchrunArgs(**torchrun_fields), TrainingArgs(**training_fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import random
 from pathlib import Path
 
@@ -57,12 +58,10 @@ def test_rng_state_round_trip_through_a_weights_only_file(tmp_path: Path) -> Non
 
 def test_learning_rate_schedules() -> None:
     def factors(schedule: str) -> list[float]:
-        return [
-            lr_factor(s, schedule=schedule, warmup_steps=3, total_steps=13) for s in range(13)
-        ]
+        return [lr_factor(s, schedule=schedule, warmup_steps=3, total_steps=13) for s in range(13)]
 
     constant, linear, cosine = factors("constant"), factors("linear"), factors("cosine")
     assert constant[:3] == pytest.approx([0.25, 0.5, 0.75]) and constant[3:] == [1.0] * 10
     assert linear[3] == 1.0 and linear[8] == pytest.approx(0.5) and linear[-1] == pytest.approx(0.1)
     assert cosine[3] == 1.0 and cosine[8] == pytest.approx(0.5)
-    assert all(a >= b for a, b in zip(cosine[3:], cosine[4:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(cosine[3:]))

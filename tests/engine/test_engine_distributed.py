@@ -29,15 +29,28 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> TinyAssets:
 
 def test_torchrun_command_line(assets: TinyAssets, tmp_path: Path) -> None:
     params = tiny_params(
-        assets, tmp_path, nproc_per_node=4, nnodes=2, node_rank=1, master_addr="10.0.0.1",
+        assets,
+        tmp_path,
+        nproc_per_node=4,
+        nnodes=2,
+        node_rank=1,
+        master_addr="10.0.0.1",
         master_port=29999,
     )
     assert needs_launcher(params)
     command = build_torchrun_command(params, "p.json", python="python")
     assert command == [
-        "python", "-m", "torch.distributed.run", "--nproc_per_node=4", "--nnodes=2",
-        "--node_rank=1", "--master_addr=10.0.0.1", "--master_port=29999",
-        "-m", "training_hub.engine.worker", "p.json",
+        "python",
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=4",
+        "--nnodes=2",
+        "--node_rank=1",
+        "--master_addr=10.0.0.1",
+        "--master_port=29999",
+        "-m",
+        "training_hub.engine.worker",
+        "p.json",
     ]
     rdzv = tiny_params(assets, tmp_path, nproc_per_node=2, rdzv_endpoint="head:1234")
     assert "--rdzv_endpoint=head:1234" in build_torchrun_command(rdzv, "p.json")

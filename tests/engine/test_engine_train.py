@@ -221,3 +221,20 @@ def test_dry_run_reports_data_and_plan(assets: TinyAssets, tmp_path: Path) -> No
     assert report["steps_per_epoch"] == 6 and report["total_steps"] == 12
     assert report["dtype"] == "fp32" and report["device"] == "cpu"
     assert not (tmp_path / "run").exists()
+
+
+def test_tied_embeddings_train_and_resume_with_checkpointing(tmp_path: Path) -> None:
+    tied = build_assets(tmp_path / "tied", samples=16, tie_word_embeddings=True)
+    settings = {"max_steps": 3, "save_every": 1, "gradient_checkpointing": True, "quiet": False}
+    straight = train(tiny_params(tied, tmp_path / "straight", **settings))
+    output = tmp_path / "resumed"
+    train(tiny_params(tied, output, **{**settings, "max_steps": 2}))
+    resumed = train(
+        tiny_params(tied, output, resume=str(output / "checkpoints" / "step-2"), **settings)
+    )
+    weights = checkpoint_weights(resumed.last_checkpoint)
+    assert "lm_head.weight" not in weights  # saved once, as the embedding
+    reference = checkpoint_weights(straight.last_checkpoint)
+    assert all(torch.equal(reference[k], weights[k]) for k in reference)
+    model = AutoModelForCausalLM.from_pretrained(resumed.last_checkpoint)
+    assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()

@@ -87,6 +87,9 @@ def load_model(params: TrainingParams, device: torch.device | None = None) -> An
     other) and the packed attention of :mod:`.attention` is selected.
     """
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # per-file bars would break our progress bar
 
     attn_implementation = select_attention(device or torch.device("cpu"))
     try:
@@ -103,6 +106,10 @@ def load_model(params: TrainingParams, device: torch.device | None = None) -> An
         ) from exc
     model.config.use_cache = False
     if params.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        checkpointing_kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+            model.activation_checkpointing_enable(checkpointing_kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing_kwargs)
     model.train()
     return model

@@ -78,7 +78,8 @@ def run_train(
         describe = getattr(backend_instance, "dry_run", None)
         if describe is not None:
             typer.echo("# data statistics")
-            typer.echo(json.dumps(describe(params.to_dict()), indent=2, default=str))
+            stats = {k: v for k, v in describe(params.to_dict()).items() if k != "params"}
+            typer.echo(json.dumps(stats, indent=2, default=str))
         return
 
     from .._plugins import plugin_manager

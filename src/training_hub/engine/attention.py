@@ -31,6 +31,7 @@ __all__ = [
 PACKED_SDPA = "training_hub_packed_sdpa"
 
 
+@torch.compiler.disable  # a Python loop over samples; compiled layers call it eagerly
 def packed_sdpa_attention(
     module: torch.nn.Module,
     query: torch.Tensor,  # [1, heads, T, head_dim]
@@ -49,7 +50,11 @@ def packed_sdpa_attention(
             "pass packed_seq_bounds (or run the model with another attn_implementation)"
         )
     seq_len = query.shape[2]
-    bounds = packed_seq_bounds if packed_seq_bounds is not None else (0, seq_len)
+    bounds = packed_seq_bounds
+    if bounds is None and kwargs.get("cu_seq_lens_q") is not None:
+        bounds = tuple(kwargs["cu_seq_lens_q"].tolist())  # compiled models pass tensors only
+    if bounds is None:
+        bounds = (0, seq_len)
     if bounds[-1] != seq_len:
         raise ValueError(
             f"packed_seq_bounds end at {bounds[-1]} but the sequence has {seq_len} tokens"
@@ -87,15 +92,20 @@ def select_attention(device: torch.device) -> str:
     return register_packed_attention()
 
 
-def packed_attention_kwargs(host_batch: PackedBatch, device_batch: PackedBatch) -> dict[str, Any]:
+def packed_attention_kwargs(
+    host_batch: PackedBatch, device_batch: PackedBatch, *, python_bounds: bool = True
+) -> dict[str, Any]:
     """Keyword arguments of the model forward that carry the sample boundaries.
 
     ``host_batch`` is the CPU copy (bounds as Python ints without a device
-    sync); ``device_batch`` holds the tensors the GPU kernels read.
+    sync); ``device_batch`` holds the tensors the GPU kernels read. Compiled
+    models get no Python bounds (``python_bounds=False``): a new tuple per
+    batch would make torch.compile recompile.
     """
     cu_seqlens = device_batch.cu_seqlens.to(torch.int32)
+    bounds = {"packed_seq_bounds": tuple(host_batch.cu_seqlens.tolist())} if python_bounds else {}
     return {
-        "packed_seq_bounds": tuple(host_batch.cu_seqlens.tolist()),
+        **bounds,
         "cu_seq_lens_q": cu_seqlens,
         "cu_seq_lens_k": cu_seqlens,
         "max_length_q": host_batch.max_seqlen,

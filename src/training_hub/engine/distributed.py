@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 __all__ = [
     "DIST_TIMEOUT_ENV",
+    "SLOW_TIMEOUT_ENV",
     "DistributedContext",
     "all_reduce_gradients",
     "all_reduce_sum",
@@ -28,11 +29,15 @@ __all__ = [
     "init_distributed",
     "read_rank_env",
     "shard_model",
+    "wait_for_all",
 ]
 
 #: Environment variable that overrides the process-group timeout (seconds).
 DIST_TIMEOUT_ENV = "TRAINING_HUB_DIST_TIMEOUT_S"
 _DEFAULT_TIMEOUT_S = {"cpu": 300.0, "cuda": 600.0}
+#: Timeout (seconds) of waits on one rank's long work: tokenizing the data, writing a checkpoint.
+SLOW_TIMEOUT_ENV = "TRAINING_HUB_SLOW_TIMEOUT_S"
+_DEFAULT_SLOW_TIMEOUT_S = 3 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class DistributedContext:
     world_size: int = 1
     local_rank: int = 0
     sharded: bool = False  # FSDP2 holds the weights (GPU); else full copies on every rank
+    #: gloo group with a long timeout, for waiting while rank 0 tokenizes or saves.
+    slow_group: Any = None
 
     @property
     def is_distributed(self) -> bool:
@@ -87,8 +94,14 @@ def init_distributed(device: torch.device) -> DistributedContext:
             world_size=world_size,
             timeout=timedelta(seconds=timeout_s),
         )
+    slow_timeout_s = float(os.environ.get(SLOW_TIMEOUT_ENV, _DEFAULT_SLOW_TIMEOUT_S))
+    slow_group = dist.new_group(backend="gloo", timeout=timedelta(seconds=slow_timeout_s))
     return DistributedContext(
-        rank=rank, world_size=world_size, local_rank=local_rank, sharded=device.type == "cuda"
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        sharded=device.type == "cuda",
+        slow_group=slow_group,
     )
 
 
@@ -102,6 +115,15 @@ def all_reduce_sum(tensor: torch.Tensor, context: DistributedContext) -> torch.T
     if context.is_distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def wait_for_all(flag: float, context: DistributedContext) -> float:
+    """Sum a host value over ranks on the long-timeout group (a barrier that reports)."""
+    if not context.is_distributed:
+        return flag
+    tensor = torch.tensor([flag], dtype=torch.float64)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=context.slow_group)
+    return float(tensor.item())
 
 
 def broadcast_parameters(model: torch.nn.Module, context: DistributedContext) -> None:

@@ -37,6 +37,7 @@ from .distributed import (
     init_distributed,
     read_rank_env,
     shard_model,
+    wait_for_all,
 )
 from .loss import PackedCausalLM, liger_available, loss_targets
 from .metrics import MetricsLogger
@@ -156,8 +157,13 @@ class _Run:
         """Tokenize (rank 0 first, the others then read its cache) and plan the steps."""
         self.tokenizer = load_tokenizer(self.params)
         if self.context.is_main:
-            self.dataset = load_training_data(self.params, self.tokenizer)
-        self._barrier()
+            try:
+                self.dataset = load_training_data(self.params, self.tokenizer)
+            except Exception:
+                wait_for_all(1.0, self.context)  # release the other ranks, then fail
+                raise
+        if wait_for_all(0.0, self.context) > 0:
+            raise TrainingError("Rank 0 could not prepare the training data; see its error.")
         if not self.context.is_main:
             self.dataset = load_training_data(self.params, self.tokenizer)
         pad_id = self.tokenizer.pad_token_id
@@ -201,7 +207,7 @@ class _Run:
         layers = list(getattr(model.get_decoder(), "layers", []))
         if self.params.torch_compile:
             for layer in layers:
-                layer.compile()
+                layer.compile(dynamic=True)
         if self.context.sharded:
             shard_model(self.lm, layers, self.precision.compute_dtype)
         else:
@@ -351,7 +357,9 @@ class _Run:
                     batch.position_ids,
                     positions.to(self.device, non_blocking=True),
                     targets.to(self.device, non_blocking=True),
-                    **packed_attention_kwargs(host_batch, batch),
+                    **packed_attention_kwargs(
+                        host_batch, batch, python_bounds=not self.params.torch_compile
+                    ),
                 )
             scaled = micro_loss / normaliser
             if self.scaler is not None:
@@ -403,11 +411,10 @@ class _Run:
                 self._note(f"checkpoint saved: {path}")
             except TrainingError as exc:
                 error = exc
-        failed = torch.tensor(float(error is not None), device=self.device)
-        all_reduce_sum(failed, self.context)
+        failed = wait_for_all(float(error is not None), self.context)
         if error is not None:
             raise error
-        if failed.item() > 0:
+        if failed > 0:
             raise TrainingError(
                 f"Rank 0 could not write the checkpoint of step {self.state.step}; see its log."
             )
@@ -487,10 +494,6 @@ class _Run:
         if self.context.sharded or dtype == torch.float32:
             return contextlib.nullcontext()  # FSDP2's mixed-precision policy casts instead
         return torch.autocast(self.device.type, dtype=dtype)
-
-    def _barrier(self) -> None:
-        if self.context.is_distributed:
-            dist.barrier()
 
     def _note(self, message: str) -> None:
         if self.metrics is not None:

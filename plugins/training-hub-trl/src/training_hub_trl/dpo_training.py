@@ -1,0 +1,95 @@
+"""dpo on TRL: preference records -> TRL's DPOTrainer -> checkpoints.
+
+TRL tokenizes the pairs (chat template for message lists); training-hub then
+checks every pair against ``max_seq_len`` like the native pipeline does: a pair
+longer than that is a DataError naming its record, unless ``truncate`` is set,
+in which case TRL's collator cuts it (keeping the start) and the count is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from datasets import Dataset
+from trl import DPOTrainer
+
+from training_hub._errors import DataError
+from training_hub.engine.model import load_tokenizer
+
+from .algorithm import DPOParams
+from .mapping import build_dpo_config
+from .preference_data import read_preference_records
+from .result import TRLTrainResult
+from .runtime import (
+    MetricsFile,
+    checkpoints_dir,
+    inference_config_on_save,
+    load_causal_lm,
+    prepare_output_dir,
+    run_trainer,
+    trainer_callback,
+    training_callbacks,
+)
+
+__all__ = ["check_pair_lengths", "train_dpo"]
+
+logger = logging.getLogger("training_hub")
+_MAX_LISTED = 10
+
+
+def check_pair_lengths(
+    tokenized: Dataset, locations: list[str], max_seq_len: int, truncate: bool
+) -> int:
+    """Number of pairs longer than ``max_seq_len``; a DataError when they may not be cut."""
+    too_long: list[str] = []
+    no_completion: list[str] = []
+    for index, row in enumerate(tokenized):
+        prompt = len(row["prompt_ids"])
+        longest = prompt + max(len(row["chosen_ids"]), len(row["rejected_ids"]))
+        if longest > max_seq_len:
+            too_long.append(f"{locations[index]}: {longest} tokens")
+        if prompt >= max_seq_len:
+            no_completion.append(f"{locations[index]}: prompt of {prompt} tokens")
+    if too_long and not truncate:
+        listed = "\n  ".join(too_long[:_MAX_LISTED])
+        raise DataError(
+            f"{len(too_long)} preference pair(s) are longer than max_seq_len={max_seq_len} "
+            f"(prompt + longer answer):\n  {listed}\nRaise max_seq_len, shorten those records, "
+            "or set truncate=True to cut them."
+        )
+    if no_completion:
+        listed = "\n  ".join(no_completion[:_MAX_LISTED])
+        raise DataError(
+            f"{len(no_completion)} preference pair(s) have a prompt of max_seq_len="
+            f"{max_seq_len} tokens or more, so truncation would leave no answer to learn "
+            f"from:\n  {listed}\nRaise max_seq_len or shorten those prompts."
+        )
+    return len(too_long)
+
+
+def train_dpo(params: DPOParams) -> TRLTrainResult:
+    """Train ``params.model_path`` on the preference pairs of ``params.data_path``."""
+    if params.num_threads is not None:
+        torch.set_num_threads(params.num_threads)
+    rows, locations = read_preference_records(params.data_path)
+    resume_from = prepare_output_dir(params)
+    tokenizer = load_tokenizer(params)
+    callbacks = training_callbacks(params, resume_from)
+    trainer = inference_config_on_save(DPOTrainer)(
+        model=load_causal_lm(params),
+        args=build_dpo_config(params, output_dir=str(checkpoints_dir(params))),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    truncated = check_pair_lengths(
+        trainer.train_dataset, locations, params.max_seq_len, params.truncate
+    )
+    if truncated:
+        trainer.data_collator.max_length = params.max_seq_len
+        logger.warning(
+            "truncate=True: %d of %d preference pairs are cut to max_seq_len=%d tokens.",
+            truncated, len(rows), params.max_seq_len,
+        )
+    return run_trainer(trainer, params, resume_from, trainer_callback(trainer, MetricsFile))

@@ -1,0 +1,65 @@
+"""sft on TRL: training-hub's data pipeline -> TRL's SFTTrainer (padding-free) -> checkpoints.
+
+The data go through the native engine's pipeline (same readers, validation,
+chat template, assistant-only masks, max_seq_len checks, cache and errors),
+and reach TRL as ``input_ids`` + ``labels`` columns, which TRL uses as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+from datasets import Dataset
+from trl import SFTTrainer
+
+from training_hub.engine.batch import IGNORE_INDEX
+from training_hub.engine.data import TokenizedDataset, load_training_data
+from training_hub.engine.model import load_tokenizer
+from training_hub.training_params import TrainingParams
+
+from .mapping import build_sft_config
+from .result import TRLTrainResult
+from .runtime import (
+    MetricsFile,
+    checkpoints_dir,
+    inference_config_on_save,
+    load_causal_lm,
+    prepare_output_dir,
+    run_trainer,
+    trainer_callback,
+    training_callbacks,
+)
+
+__all__ = ["to_trl_dataset", "train_sft"]
+
+
+def to_trl_dataset(dataset: TokenizedDataset) -> Dataset:
+    """``input_ids`` + unshifted ``labels`` (transformers shifts them inside the loss).
+
+    The engine's labels are shifted (``labels[t]`` is the target of
+    ``input_ids[t]``); Hugging Face labels sit on the predicted token instead.
+    """
+    input_ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    for index in range(len(dataset)):
+        ids, shifted = dataset.sample(index)
+        input_ids.append(ids.tolist())
+        labels.append([IGNORE_INDEX, *shifted[:-1].tolist()])
+    return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
+
+
+def train_sft(params: TrainingParams) -> TRLTrainResult:
+    """Train ``params.model_path`` on ``params.data_path`` with TRL's SFTTrainer."""
+    if params.num_threads is not None:
+        torch.set_num_threads(params.num_threads)
+    resume_from = prepare_output_dir(params)
+    tokenizer = load_tokenizer(params)
+    train_dataset = to_trl_dataset(load_training_data(params, tokenizer))
+    callbacks = training_callbacks(params, resume_from)
+    trainer = inference_config_on_save(SFTTrainer)(
+        model=load_causal_lm(params),
+        args=build_sft_config(params, output_dir=str(checkpoints_dir(params))),
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    return run_trainer(trainer, params, resume_from, trainer_callback(trainer, MetricsFile))

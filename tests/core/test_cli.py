@@ -138,3 +138,12 @@ def test_import_list_and_th_list_do_not_import_torch() -> None:
     done = _run(["-c", code])
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
+
+
+def test_new_plugin_creates_a_distribution_once(tmp_path: Path) -> None:
+    assert main(["new-plugin", "training-hub-zoo", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / "training-hub-zoo" / "pyproject.toml").is_file()
+    assert 'zoo = "training_hub_zoo.plugin"' in (
+        tmp_path / "training-hub-zoo" / "pyproject.toml").read_text()
+    assert main(["new-plugin", "training-hub-zoo", "--dir", str(tmp_path)]) == 2
+    assert main(["new-plugin", "Bad Name!", "--dir", str(tmp_path)]) == 2

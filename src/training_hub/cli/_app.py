@@ -132,6 +132,26 @@ def doctor_command() -> None:
         raise typer.Exit(code)
 
 
+@app.command("new-plugin")
+def new_plugin_command(
+    name: str = typer.Argument(..., help="Distribution name, e.g. training-hub-myalgo."),
+    algorithm: str | None = typer.Option(
+        None, "--algorithm", "-a", help="Algorithm the plugin defines (default: from NAME)."
+    ),
+    directory: Path = typer.Option(Path("."), "--dir", help="Folder to create it in."),
+) -> None:
+    """Create a working plugin distribution (with tests) to start from."""
+    from .._errors import UserError
+    from ..scaffold import create_plugin
+
+    try:
+        folder = create_plugin(name, directory, algorithm)
+    except (ValueError, FileExistsError) as exc:
+        raise UserError(f"Cannot create plugin {name!r}: {exc}") from None
+    typer.echo(f"created {folder}\nnext: pip install -e {folder} && th list && "
+               f"pytest {folder / 'tests'}")
+
+
 @app.command("plot")
 def plot_command(
     run_dir: Path = typer.Argument(..., help="A run folder holding metrics.jsonl."),

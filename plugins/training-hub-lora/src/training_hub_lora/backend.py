@@ -35,6 +35,12 @@ class NativeLoRABackend(NativeBackend):
     backend_name = "native"
 
     def check_params(self, params: Any) -> None:
+        if params.merge_adapter and (params.nproc_per_node > 1 or params.nnodes > 1):
+            raise ParameterError(
+                "merge_adapter=True needs the full weights on one process and is not supported "
+                "with nproc_per_node/nnodes > 1: set merge_adapter=False and merge afterwards "
+                "with training_hub_lora.adapter.save_merged_model(checkpoint, output_dir)."
+            )
         if not params.load_in_4bit:
             return
         problem = qlora_problem()

@@ -389,9 +389,7 @@ class _Run:
 
     def save_checkpoint(self, *, epoch_end: bool) -> None:
         """Rank 0 writes ``checkpoints/step-<N>`` atomically; every rank learns the outcome."""
-        if self.last_checkpoint is not None and self.last_checkpoint.endswith(
-            f"step-{self.state.step}"
-        ):
+        if self.last_checkpoint and Path(self.last_checkpoint).name == f"step-{self.state.step}":
             return  # this step is saved already
         model_state, optimizer_state = self._gather_states()
         error: TrainingError | None = None

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 
 from .._errors import ParameterError, TrainingError
+from .._plugins import plugin_manager as plugin_events
 from ..training_params import TrainingParams
 from . import checkpoint as ckpt
 from .adapter import ModelAdapter
@@ -300,20 +301,20 @@ class _Run:
             if self.metrics is not None:
                 if step_number % params.logging_steps == 0 or step_number == self.total_steps:
                     now = time.perf_counter()
-                    self.metrics.log(
-                        {
-                            "step": step_number,
-                            "epoch": step.epoch,
-                            "loss": loss,
-                            "lr": lr,
-                            "grad_norm": norm,
-                            "num_loss_tokens": step.num_loss_tokens,
-                            "tokens": state.tokens_seen,
-                            "tokens_per_second": window_tokens / max(now - window_start, 1e-9),
-                            "elapsed_s": round(state.elapsed_s, 3),
-                            "skipped": not finite,
-                        }
-                    )
+                    record = {
+                        "step": step_number,
+                        "epoch": step.epoch,
+                        "loss": loss,
+                        "lr": lr,
+                        "grad_norm": norm,
+                        "num_loss_tokens": step.num_loss_tokens,
+                        "tokens": state.tokens_seen,
+                        "tokens_per_second": window_tokens / max(now - window_start, 1e-9),
+                        "elapsed_s": round(state.elapsed_s, 3),
+                        "skipped": not finite,
+                    }
+                    self.metrics.log(record)
+                    plugin_events().emit("on_log", step=step_number, metrics=record)
                     window_start, window_tokens = now, 0
                 else:
                     self.metrics.advance(step_number)
@@ -407,6 +408,7 @@ class _Run:
                 self.checkpoints_written.append(str(path))
                 self.last_checkpoint = str(path)
                 self._note(f"checkpoint saved: {path}")
+                plugin_events().emit("on_checkpoint", step=self.state.step, path=str(path))
             except TrainingError as exc:
                 error = exc
         failed = wait_for_all(float(error is not None), self.context)

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import BackendUnavailableError, ParameterError, TrainingError
 from training_hub._params import Params
+from training_hub.backend_limits import explicit_params, rebuild_params, unhonoured
 from training_hub.training_params import TrainingParams
 
-from .limits import explicit_params, rebuild_params, unhonoured
 from .mapping import LIMITS, to_instructlab_args
 from .plugin import REQUIREMENT
 

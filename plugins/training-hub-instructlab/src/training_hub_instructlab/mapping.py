@@ -14,9 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from training_hub.backend_limits import Limit, one_of
 from training_hub.training_params import TrainingParams
-
-from .limits import Limit, one_of
 
 __all__ = ["LIMITS", "RDZV_ID", "data_output_dir", "to_instructlab_args"]
 

@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import BackendUnavailableError, ParameterError, TrainingError
 from training_hub._params import Params
+from training_hub.backend_limits import rebuild_params, unhonoured
 from training_hub.training_params import TrainingParams
 
 from .data_check import check_tokenized_file
-from .limits import rebuild_params, unhonoured
 from .mapping import LIMITS, to_mini_trainer_args
 from .plugin import REQUIREMENT
 

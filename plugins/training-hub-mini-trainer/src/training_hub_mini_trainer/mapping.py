@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from .limits import Limit, one_of
+from training_hub.backend_limits import Limit, one_of
 
 __all__ = ["LIMITS", "RDZV_ID", "SCHEDULERS", "TRAIN_DTYPES", "to_mini_trainer_args"]
 

@@ -1,4 +1,4 @@
-"""What a wrapped library cannot do, written as data, and the check that enforces it.
+"""What a wrapped library cannot do, written as data: a helper for backend plugins.
 
 A :class:`Limit` names one parameter, the values the library honours and what
 the library does instead. :func:`unhonoured` lists every parameter that was
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from training_hub._params import Params
+from ._params import Params
 
 __all__ = ["Limit", "explicit_params", "one_of", "rebuild_params", "unhonoured"]
 

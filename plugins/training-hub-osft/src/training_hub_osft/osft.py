@@ -1,0 +1,368 @@
+"""OSFT on dense weights: keep each targeted matrix's top singular subspace fixed while training.
+
+For a targeted weight ``W = U S V^T`` (SVD once, in fp32, when training starts)
+the top ``k = floor((1 - unfreeze_rank_ratio) * min(out, in))`` singular
+triplets ``(U_h, S_h, V_h)`` are frozen. Training may change only the rest:
+
+    W = U_h S_h V_h^T + W_low,   with  U_h^T W_low = 0  and  W_low V_h = 0.
+
+This is the same set of weights that the factorised form of the paper
+(trainable ``U_low S_low V_low^T`` orthogonal to ``U_h``/``V_h``) can reach,
+but the model keeps its ordinary dense ``nn.Linear`` weights, so:
+
+* the forward pass costs exactly what sft costs (no reconstruction);
+* a checkpoint *is* the merged model: a plain Hugging Face folder;
+* under FSDP2 nothing about sharding changes (see below).
+
+Two projections keep the constraint:
+
+1. **Gradient** (inside autograd, per micro-batch, in the compute dtype):
+   ``G <- (I - U_h U_h^T) G (I - V_h V_h^T)``. Clipping and AdamW's moments
+   then see only the trainable part of the gradient.
+2. **Weight, after each optimizer step** (fp32, exact): AdamW divides by its
+   second moment element by element, which moves the update slightly out of
+   the allowed set (and weight decay would shrink ``W_h``). We restore the
+   exact constraint: ``W <- W - U_h (U_h^T W - S_h V_h^T)``, then
+   ``W <- W - (W V_h - U_h S_h) V_h^T``. This equals ``W_h + P(W - W_h)`` with
+   ``P`` the two-sided projection, so only the update's leak is removed.
+
+Distributed: the bases ``U_h, S_h, V_h`` are non-persistent fp32 buffers,
+replicated on every rank (FSDP2 shards parameters, not buffers; the CPU
+process group broadcasts them from rank 0 with the parameters). The gradient
+projection runs inside the layer's autograd graph on the *unsharded*
+gradient, before FSDP2's reduce-scatter. The weight restoration works on each
+rank's row shard of the FSDP2 ``DTensor`` with one all-reduce of
+``U_h^T W`` (``k x in``) per matrix per step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from training_hub._errors import ParameterError, TrainingError
+from training_hub.engine.adapter import ModelAdapter
+
+__all__ = [
+    "OSFT_STATE_FILENAME",
+    "OSFTAdapter",
+    "OSFTLinear",
+    "decompose",
+    "find_target_linears",
+    "frozen_rank",
+    "frozen_subspace_drift",
+    "install_osft",
+    "project_gradient",
+    "restore_frozen_subspace_",
+]
+
+logger = logging.getLogger("training_hub.osft")
+
+#: Written into every checkpoint: the OSFT settings and the frozen rank of each matrix.
+OSFT_STATE_FILENAME = "osft.json"
+#: A resumed checkpoint whose frozen part differs more than this (relative) was not
+#: trained from this base model with these settings.
+_RESUME_DRIFT_LIMIT = 1e-3
+
+
+def frozen_rank(shape: tuple[int, int] | torch.Size, unfreeze_rank_ratio: float) -> int:
+    """How many top singular directions of a matrix of ``shape`` stay frozen.
+
+    ``floor((1 - r) * min(shape))``; since ``r > 0`` at least one direction trains.
+    """
+    full_rank = min(int(shape[0]), int(shape[1]))
+    return min(full_rank - 1, math.floor((1.0 - unfreeze_rank_ratio) * full_rank + 1e-9))
+
+
+def _svd_device() -> torch.device:
+    """SVDs of large matrices are far faster on the GPU this rank will train on."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def decompose(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(U_h, S_h, V_h)``: the top ``rank`` singular triplets of ``weight`` in fp32.
+
+    Shapes ``(out, rank)``, ``(rank,)``, ``(in, rank)``, on ``weight``'s device.
+    """
+    matrix = weight.detach().to(device=_svd_device(), dtype=torch.float32)
+    u, s, vh = torch.linalg.svd(matrix, full_matrices=False)
+    device = weight.device
+    return (
+        u[:, :rank].contiguous().to(device),
+        s[:rank].contiguous().to(device),
+        vh[:rank].T.contiguous().to(device),
+    )
+
+
+def project_gradient(grad: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``(I - U U^T) G (I - V V^T)``, computed in ``grad``'s dtype."""
+    u = u.to(grad.dtype)
+    v = v.to(grad.dtype)
+    left = grad - u @ (u.T @ grad)
+    return left - (left @ v) @ v.T
+
+
+@contextlib.contextmanager
+def _exact_fp32_matmul() -> Iterator[None]:
+    """TF32 would cost the restoration its exactness on GPUs that allow it."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+@torch.no_grad()
+def restore_frozen_subspace_(
+    weight_rows: torch.Tensor,
+    u_rows: torch.Tensor,
+    s: torch.Tensor,
+    v: torch.Tensor,
+    group: Any = None,
+) -> None:
+    """Make ``U_h^T W = S_h V_h^T`` and ``W V_h = U_h S_h`` hold exactly again, in place.
+
+    ``weight_rows``/``u_rows`` may be a row shard of ``W``/``U_h`` (FSDP2): then
+    ``group`` is the shard group, over which ``U_h^T W`` is summed.
+    """
+    weight_rows = weight_rows.float() if weight_rows.dtype != torch.float32 else weight_rows
+    coefficients = u_rows.T @ weight_rows  # (k, in): this shard's part of U_h^T W
+    if group is not None:
+        dist.all_reduce(coefficients, op=dist.ReduceOp.SUM, group=group)
+    coefficients -= s[:, None] * v.T  # U_h^T W - S_h V_h^T
+    weight_rows.sub_(u_rows @ coefficients)
+    residual = weight_rows @ v - u_rows * s  # W V_h - U_h S_h
+    weight_rows.sub_(residual @ v.T)
+
+
+def frozen_subspace_drift(
+    weight: torch.Tensor, u: torch.Tensor, s: torch.Tensor, v: torch.Tensor
+) -> float:
+    """How far ``weight``'s frozen part moved, relative to ``||S_h||`` (0 when intact).
+
+    ``max(||U_h^T W - S_h V_h^T||, ||W V_h - U_h S_h||) / ||S_h||`` in the Frobenius norm.
+    """
+    if s.numel() == 0:
+        return 0.0
+    w = weight.detach().to(u.dtype)
+    rows = torch.linalg.matrix_norm(u.T @ w - s[:, None] * v.T)
+    columns = torch.linalg.matrix_norm(w @ v - u * s)
+    return float(torch.maximum(rows, columns) / torch.linalg.vector_norm(s))
+
+
+class _ProjectGradient(torch.autograd.Function):
+    """Identity in the forward pass; projects the weight's gradient in the backward pass."""
+
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(u, v)
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        u, v = ctx.saved_tensors
+        return project_gradient(grad, u, v), None, None
+
+
+class OSFTLinear(nn.Linear):
+    """An ``nn.Linear`` whose weight trains only outside its frozen top singular subspace.
+
+    Made by switching the class of an existing ``nn.Linear`` (see
+    :func:`install_osft`): parameters and their names are unchanged and the
+    bases are non-persistent buffers, so ``state_dict`` stays that of the
+    original model.
+    """
+
+    osft_u: torch.Tensor  # (out, k)
+    osft_s: torch.Tensor  # (k,)
+    osft_v: torch.Tensor  # (in, k)
+
+    @property
+    def frozen_rank(self) -> int:
+        return int(self.osft_s.numel())
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        if self.frozen_rank and weight.requires_grad and torch.is_grad_enabled():
+            weight = _ProjectGradient.apply(weight, self.osft_u, self.osft_v)
+        return F.linear(input, weight, self.bias)
+
+    def restore_frozen_subspace_(self) -> None:
+        """Re-impose the exact constraint on the (possibly FSDP2-sharded) weight."""
+        if not self.frozen_rank:
+            return
+        weight = self.weight
+        if hasattr(weight, "to_local"):  # FSDP2 DTensor: rows are sharded over the mesh
+            from torch.distributed.tensor import Shard
+
+            if tuple(weight.placements) != (Shard(0),):
+                raise TrainingError(
+                    f"OSFT expects weights sharded by rows (Shard(0)), got "
+                    f"{weight.placements}; use the engine's FSDP2 setup."
+                )
+            group = weight.device_mesh.get_group()
+            local = weight.to_local()
+            chunk = -(-weight.shape[0] // dist.get_world_size(group))
+            start = min(dist.get_rank(group) * chunk, weight.shape[0])
+            u_rows = self.osft_u[start : start + local.shape[0]]
+            restore_frozen_subspace_(local, u_rows, self.osft_s, self.osft_v, group)
+        else:
+            restore_frozen_subspace_(weight.data, self.osft_u, self.osft_s, self.osft_v)
+
+    def drift(self) -> float:
+        """:func:`frozen_subspace_drift` of this (unsharded) layer."""
+        return frozen_subspace_drift(self.weight, self.osft_u, self.osft_s, self.osft_v)
+
+
+def find_target_linears(model: nn.Module, target_patterns: list[str]) -> dict[str, nn.Linear]:
+    """The ``nn.Linear`` modules whose weight name contains one of ``target_patterns``.
+
+    Embeddings and the LM head are never targets. Raises :class:`ParameterError`
+    when a pattern matches nothing (or, for the default patterns, when none matches).
+    """
+    from .algorithm import DEFAULT_TARGET_PATTERNS
+
+    excluded = {id(model.get_input_embeddings())}
+    output_embeddings = model.get_output_embeddings()
+    if output_embeddings is not None:
+        excluded.add(id(output_embeddings))
+    linears = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and id(module) not in excluded
+    }
+    targets: dict[str, nn.Linear] = {}
+    unmatched = []
+    for pattern in target_patterns:
+        hits = {n: m for n, m in linears.items() if pattern in f"{n}.weight"}
+        if not hits:
+            unmatched.append(pattern)
+        targets.update(hits)
+    is_default = tuple(target_patterns) == DEFAULT_TARGET_PATTERNS
+    if (unmatched and not is_default) or not targets:
+        examples = ", ".join(list(linears)[:6]) or "none"
+        raise ParameterError(
+            f"target_patterns {unmatched or target_patterns} match no linear layer of this "
+            f"model (field target_patterns). Its linear layers are named like: {examples}. "
+            "Give substrings of those names, e.g. ['self_attn.q_proj', 'mlp.down_proj']."
+        )
+    for pattern in unmatched:
+        logger.info("osft: default target pattern '%s' matches no layer of this model", pattern)
+    return dict(sorted(targets.items()))
+
+
+def install_osft(
+    model: nn.Module, unfreeze_rank_ratio: float, target_patterns: list[str]
+) -> dict[str, OSFTLinear]:
+    """Decompose every targeted linear layer of ``model`` in place; returns them by name."""
+    if not 0.0 < unfreeze_rank_ratio <= 1.0:
+        raise ParameterError(
+            f"unfreeze_rank_ratio={unfreeze_rank_ratio} is outside (0, 1]. Use e.g. 0.25."
+        )
+    installed: dict[str, OSFTLinear] = {}
+    start = time.perf_counter()
+    for name, module in find_target_linears(model, target_patterns).items():
+        if type(module) is not nn.Linear:
+            raise ParameterError(
+                f"target_patterns selects '{name}', a {type(module).__name__}; OSFT needs a "
+                "plain torch.nn.Linear (quantised or custom layers are not supported). "
+                "Narrow target_patterns."
+            )
+        rank = frozen_rank(module.weight.shape, unfreeze_rank_ratio)
+        u, s, v = decompose(module.weight, rank)
+        module.__class__ = OSFTLinear
+        module.register_buffer("osft_u", u, persistent=False)
+        module.register_buffer("osft_s", s, persistent=False)
+        module.register_buffer("osft_v", v, persistent=False)
+        installed[name] = module  # type: ignore[assignment]
+    logger.info(
+        "osft: %d matrices decomposed in %.1f s (unfreeze_rank_ratio=%s)",
+        len(installed),
+        time.perf_counter() - start,
+        unfreeze_rank_ratio,
+    )
+    return installed
+
+
+class OSFTAdapter(ModelAdapter):
+    """The engine adapter of osft: decompose, project, and save plain dense checkpoints."""
+
+    name = "osft"
+
+    def __init__(self, unfreeze_rank_ratio: float, target_patterns: list[str]) -> None:
+        self.unfreeze_rank_ratio = unfreeze_rank_ratio
+        self.target_patterns = list(target_patterns)
+        self.layers: dict[str, OSFTLinear] = {}
+
+    def prepare(self, model: Any) -> Any:
+        self.layers = install_osft(model, self.unfreeze_rank_ratio, self.target_patterns)
+        return model
+
+    def after_optimizer_step(self, model: Any) -> None:
+        with _exact_fp32_matmul():
+            for layer in self.layers.values():
+                layer.restore_frozen_subspace_()
+
+    def save_extra(self, model: Any, folder: Path) -> None:
+        state = {
+            "method": "osft",
+            "unfreeze_rank_ratio": self.unfreeze_rank_ratio,
+            "target_patterns": self.target_patterns,
+            "frozen_rank": {name: layer.frozen_rank for name, layer in self.layers.items()},
+        }
+        (Path(folder) / OSFT_STATE_FILENAME).write_text(
+            json.dumps(state, indent=2), encoding="utf-8"
+        )
+
+    def load_checkpoint(self, model: Any, folder: Path) -> None:
+        """Load the trained dense weights; check they keep this run's frozen subspaces.
+
+        The bases come from the SVD of ``model_path`` (the same base model as the
+        run that wrote the checkpoint), so a resumed run keeps the same frozen part.
+        """
+        self._check_settings(Path(folder))
+        super().load_checkpoint(model, folder)
+        for name, layer in self.layers.items():
+            drift = layer.drift()
+            if drift > _RESUME_DRIFT_LIMIT:
+                raise TrainingError(
+                    f"Checkpoint '{folder}': layer {name} differs from the base model in its "
+                    f"frozen subspace (relative drift {drift:.2e}). Resume with the same "
+                    "model_path, unfreeze_rank_ratio and target_patterns as the run that "
+                    "wrote it, or start fresh (resume='none')."
+                )
+            layer.restore_frozen_subspace_()
+
+    def _check_settings(self, folder: Path) -> None:
+        path = folder / OSFT_STATE_FILENAME
+        if not path.is_file():
+            raise TrainingError(
+                f"Checkpoint '{folder}' has no {OSFT_STATE_FILENAME}: it was not written by "
+                "osft. Resume it with the algorithm that wrote it, or start fresh."
+            )
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        ours = {
+            "unfreeze_rank_ratio": self.unfreeze_rank_ratio,
+            "target_patterns": self.target_patterns,
+        }
+        for key, value in ours.items():
+            if saved.get(key) != value:
+                raise TrainingError(
+                    f"Checkpoint '{folder}' was trained with {key}={saved.get(key)!r}, this run "
+                    f"asks for {value!r}. Resume with the same setting, or start fresh."
+                )

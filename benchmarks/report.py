@@ -1,0 +1,145 @@
+"""Write docs/benchmarks.md from the result files in benchmarks/results/ (no figure typed by hand).
+
+The optional hand-written ``benchmarks/findings.md`` (what the committed run
+means, what the profile shows) is appended as its own section.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from _common import BENCH_DIR, RESULTS_DIR, ROOT
+
+__all__ = ["DOC_PATH", "render", "write_report"]
+
+DOC_PATH = ROOT / "docs" / "benchmarks.md"
+FINDINGS = BENCH_DIR / "findings.md"
+ORDER = ("startup", "discovery", "cpu_sft", "gpu_sft", "osft_cost", "data_pipeline", "profile")
+
+_INTRO = """\
+# Benchmarks
+
+Every figure below was produced by the scripts in `benchmarks/` and copied here by
+`benchmarks/report.py`; none is typed by hand. Each section names the command that
+reproduces it. Run the whole suite with `python benchmarks/run_all.py` (or
+`nox -s bench`), one benchmark with `--only NAME`, a shorter version with `--quick`.
+
+How to read the numbers:
+
+- Targets are **ratios against a reference measured in the same run**, because
+  absolute times on a shared machine drift. Start-up commands run as fresh
+  processes, interleaved round-robin, and each time is the **minimum** over the
+  repeats; training runs alternate between the systems and the best repeat counts.
+- The committed run used a 2-core machine on which other engineers were running
+  test suites at the same time (see the load average of each section): absolute
+  times are noisy and pessimistic; ratios are the meaningful figures, and even they
+  carry noise when the load changed between two runs.
+- Comparison systems are installed by the scripts themselves (Red Hat's
+  training-hub 0.11.2 into its own venv under `benchmarks/.venvs/`, CPU torch pinned
+  by `constraints.txt`); a row that cannot be measured says why.
+- "result": PASS / FAIL against the target; "-" for figures that are reported only.
+"""
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    digits = {"s": 3, "ms": 1, "%": 1, "x": 1, "MiB": 0, "tokens/s": 0, "samples/s": 0,
+              "GFLOP/s": 0}.get(unit, 3)
+    return f"{value:,.{digits}f}" + (f" {unit}" if unit else "")
+
+
+def _result(passed: bool | None) -> str:
+    return {True: "PASS", False: "**FAIL**", None: "-"}[passed]
+
+
+def _ref_unit(row: dict[str, Any]) -> str:
+    unit = row.get("reference_unit")
+    return str(row["unit"] if unit is None else unit)
+
+
+def _environment_line(env: dict[str, Any]) -> str:
+    load = env.get("load_average_1_5_15m")
+    return (
+        f"Device: {env['cpu']} ({env['cpu_count']} cores) · Python {env['python']} · "
+        f"torch {env['torch']} · transformers {env['transformers']} · trl {env['trl']} · "
+        f"training-hub {env['training_hub']} · {env['date']}"
+        + (f" · load average at the end (1/5/15 min): {load}" if load else "")
+    )
+
+
+def _section(result: dict[str, Any]) -> list[str]:
+    lines = [f"## {result['title']}", ""]
+    lines += ["| figure | measured | reference | reference value | ratio | target | result |",
+              "|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        measured = _fmt(row["value"], row["unit"])
+        if row["note"]:
+            measured += f" ({row['note']})"
+        lines.append(
+            f"| {row['metric']} | {measured} | {row['reference'] or '-'} | "
+            f"{_fmt(row['reference_value'], _ref_unit(row))} | {ratio} | {row['target'] or '-'} | "
+            f"{_result(row['passed'])} |"
+        )
+    lines.append("")
+    lines += [f"- {note}" for note in result["notes"]]
+    if result["notes"]:
+        lines.append("")
+    mode = " (quick mode)" if result.get("quick") else ""
+    lines += [_environment_line(result["environment"]) + mode, "",
+              f"Reproduce: `{result['command']}`", ""]
+    if result["name"] == "profile":
+        lines += _profile_table(result)
+    return lines
+
+
+def _profile_table(result: dict[str, Any]) -> list[str]:
+    lines = ["Operators with the most self CPU time in the profiled window:", "",
+             "| operator | self CPU ms | calls | share |", "|---|---|---|---|"]
+    for op in result["details"]["top_ops"]:
+        lines.append(f"| `{op['op']}` | {op['self_cpu_ms']:.0f} | {op['calls']} | "
+                     f"{op['share'] * 100:.1f}% |")
+    return [*lines, ""]
+
+
+def _summary(results: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Summary", "", "| benchmark | figure | measured | ratio | target | result |",
+             "|---|---|---|---|---|---|"]
+    for result in results:
+        for row in result["rows"]:
+            if not row["target"] or row["target"] == "reported":
+                continue
+            ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+            lines.append(f"| {result['title']} | {row['metric']} | "
+                         f"{_fmt(row['value'], row['unit'])} | {ratio} | {row['target']} | "
+                         f"{_result(row['passed'])} |")
+    return [*lines, ""]
+
+
+def render() -> str:
+    """The Markdown of docs/benchmarks.md from the result files present."""
+    results = []
+    for name in ORDER:
+        path = RESULTS_DIR / f"{name}.json"
+        if path.is_file():
+            results.append(json.loads(path.read_text()))
+    lines = [_INTRO, *_summary(results)]
+    for result in results:
+        lines += _section(result)
+    if FINDINGS.is_file():
+        lines += [FINDINGS.read_text().strip(), ""]
+    return "\n".join(lines)
+
+
+def write_report(path: Path = DOC_PATH) -> Path:
+    """Write :func:`render` to ``path`` (docs/benchmarks.md) and return it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render())
+    return path
+
+
+if __name__ == "__main__":
+    print(write_report())

@@ -22,13 +22,13 @@ __all__ = [
     "checkpoint_weights",
     "cli_args",
     "folder_digest",
-    "th_in_process",
     "metrics_rows",
     "run_params",
     "run_settings",
     "start_th",
     "subprocess_env",
     "th_command",
+    "th_in_process",
     "wait_for",
 ]
 

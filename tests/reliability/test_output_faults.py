@@ -89,7 +89,8 @@ def test_output_dir_that_is_a_file_is_refused_before_anything_runs(
 ) -> None:
     output = tmp_path / "out"
     output.write_text("not a folder")
-    code, err = th_in_process(capsys, "train", "sft", *cli_args(run_settings(assets, output, max_steps=1)))
+    args = cli_args(run_settings(assets, output, max_steps=1))
+    code, err = th_in_process(capsys, "train", "sft", *args)
     assert code == 2
     assert f"ckpt_output_dir '{output}' is a file, not a folder. Choose a folder path." in err
     assert output.read_text() == "not a folder"
@@ -103,7 +104,8 @@ def test_checkpoint_folder_that_cannot_be_created_fails_with_a_clear_error(
     output = tmp_path / "run"
     output.mkdir()
     (output / "checkpoints").write_text("in the way")
-    code, err = th_in_process(capsys, "train", "sft", *cli_args(run_settings(assets, output, max_steps=1)))
+    args = cli_args(run_settings(assets, output, max_steps=1))
+    code, err = th_in_process(capsys, "train", "sft", *args)
     assert code == 1
     assert "th: training failed: Could not write the checkpoint of step 1" in err
     assert "none yet" in err and "resume with resume='latest'" in err
@@ -204,6 +206,7 @@ def test_metrics_alone_mark_a_previous_run(
     output = tmp_path / "run"
     output.mkdir()
     (output / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
-    code, err = th_in_process(capsys, "train", "sft", *cli_args(run_settings(assets, output, max_steps=1)))
+    args = cli_args(run_settings(assets, output, max_steps=1))
+    code, err = th_in_process(capsys, "train", "sft", *args)
     assert code == 2 and "holds a previous run" in err
     assert sorted(p.name for p in output.iterdir()) == ["metrics.jsonl"]

@@ -134,7 +134,6 @@ def test_sigterm_then_sigint_checkpoint_exit_75_and_resume_equals_uninterrupted(
     _finish_in_process_and_compare(assets, output, reference)
 
 
-@pytest.mark.slow  # about 20 s: one big step must outlast the gap between the signals
 def test_a_second_signal_ends_the_run_at_once(assets: ReliabilityAssets, tmp_path: Path) -> None:
     # One step holds every sample (48 per step, several micro-batches), so a step takes far
     # longer than the 50 ms between the two signals: the second one arrives mid-step.

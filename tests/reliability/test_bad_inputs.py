@@ -27,6 +27,7 @@ from ._reliability_helpers import ReliabilityAssets, cli_args, run_settings, th_
 FUZZ = settings(
     max_examples=40,
     deadline=None,
+    database=None,  # no example database in the working tree
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

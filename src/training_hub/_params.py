@@ -29,7 +29,9 @@ class Params(BaseModel):
     assignment, so a schema instance is always valid.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
     #: Parameters the CLI and docs group under "advanced"; purely presentational.
     advanced: ClassVar[frozenset[str]] = frozenset()

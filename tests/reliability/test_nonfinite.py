@@ -140,11 +140,6 @@ def test_nonfinite_after_resume_leaves_the_resumed_checkpoint_untouched(
     assert [row["step"] for row in metrics_rows(output)] == list(range(1, POISONED_STEP))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG engine/recipe.py: _Run.last_checkpoint starts as None and is not set to the "
-    "checkpoint a run resumed from, so the error says 'last good checkpoint (none)'",
-)
 def test_nonfinite_after_resume_names_the_resumed_checkpoint(
     poisoned: tuple[ReliabilityAssets, int], tmp_path: Path
 ) -> None:

@@ -108,7 +108,7 @@ def test_checkpoint_folder_that_cannot_be_created_fails_with_a_clear_error(
     code, err = th_in_process(capsys, "train", "sft", *args)
     assert code == 1
     assert "th: training failed: Could not write the checkpoint of step 1" in err
-    assert "none yet" in err and "resume with resume='latest'" in err
+    assert "none yet" in err and "resume with --resume latest" in err
     assert "Traceback" not in err
     assert (output / "checkpoints").read_text() == "in the way"
 
@@ -156,12 +156,6 @@ def test_full_disk_leaves_earlier_checkpoints_intact(full_disk_run: dict[str, An
     assert not (output / "checkpoints" / "step-3").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG engine/checkpoint.py write_checkpoint_atomically catches only OSError; "
-    "safetensors raises SafetensorError and torch.save RuntimeError on a full disk, so the "
-    "user sees 'unexpected error' (exit 1) and the .tmp-step folder is left behind",
-)
 def test_full_disk_gives_a_clear_error_and_no_temporary_folder(
     full_disk_run: dict[str, Any],
 ) -> None:

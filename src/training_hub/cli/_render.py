@@ -24,7 +24,7 @@ def render_inventory(data: dict[str, Any]) -> None:
     console = Console()
     table = Table(title="Installed algorithms and backends", title_justify="left")
     for column in ("algorithm", "backend", "provided by", "status"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for algo in data["algorithms"]:
         if algo["status"] != "ok":
             table.add_row(algo["name"], "", "", f"[red]broken[/red]: {algo['error']}")

@@ -124,8 +124,8 @@ def check_output_dir(params: TrainingParams) -> None:
     if params.resume == "none" and not params.overwrite and _holds_previous_run(output_dir):
         raise ParameterError(
             f"ckpt_output_dir '{output_dir}' holds a previous run (checkpoints/ or "
-            "metrics.jsonl). Set resume='latest' to continue it, overwrite=True to replace "
-            "it, or choose another ckpt_output_dir."
+            "metrics.jsonl). Set resume='latest' (--resume latest) to continue it, "
+            "overwrite=True (--overwrite) to replace it, or choose another ckpt_output_dir."
         )
 
 
@@ -237,13 +237,13 @@ def write_checkpoint_atomically(
             shutil.rmtree(final)
         os.rename(temp, final)
         _fsync_path(root)
-    except OSError as exc:
+    except Exception as exc:  # safetensors and torch.save report a full disk as their own errors
         shutil.rmtree(temp, ignore_errors=True)
         earlier = [str(c.path) for c in list_checkpoints(output_dir)]
         raise TrainingError(
             f"Could not write the checkpoint of step {step} to '{final}': {exc}. Earlier "
             f"checkpoints are intact ({', '.join(earlier) if earlier else 'none yet'}). "
-            "Free disk space (or fix permissions) and resume with resume='latest'."
+            "Free disk space (or fix permissions) and resume with --resume latest."
         ) from exc
     return final
 

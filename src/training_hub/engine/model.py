@@ -8,6 +8,7 @@ precision, so that optimizer updates and checkpoints keep full precision.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -92,6 +93,12 @@ def load_model(params: TrainingParams, device: torch.device | None = None) -> An
     transformers_logging.disable_progress_bar()  # per-file bars would break our progress bar
 
     attn_implementation = select_attention(device or torch.device("cpu"))
+    if not (Path(params.model_path) / "config.json").is_file() and Path(params.model_path).is_dir():
+        raise ConfigError(
+            f"model_path '{params.model_path}' has no config.json. Point model_path to a "
+            "Hugging Face model folder (config.json, tokenizer files, *.safetensors), e.g. one "
+            "written by save_pretrained()."
+        )
     try:
         model = AutoModelForCausalLM.from_pretrained(
             params.model_path,
@@ -103,6 +110,13 @@ def load_model(params: TrainingParams, device: torch.device | None = None) -> An
         raise ConfigError(
             f"Cannot load a causal language model from model_path '{params.model_path}': "
             f"{exc}. Point model_path to a Hugging Face model folder (config.json + weights)."
+        ) from exc
+    except Exception as exc:
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        raise ConfigError(
+            f"The weights in model_path '{params.model_path}' are damaged or incomplete "
+            f"({exc}). Copy or save the model again."
         ) from exc
     model.config.use_cache = False
     if params.gradient_checkpointing:

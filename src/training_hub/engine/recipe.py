@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._errors import ParameterError, TrainingError
+from .._errors import ConfigError, ParameterError, TrainingError
 from .._plugins import plugin_manager as plugin_events
 from ..training_params import TrainingParams
 from . import checkpoint as ckpt
@@ -147,6 +147,7 @@ class _Run:
     def setup_output_dir(self) -> None:
         """Resolve the checkpoint to resume from; clear an old run only when asked to."""
         self.resume_from = ckpt.resolve_resume_checkpoint(self.params)
+        self.last_checkpoint = str(self.resume_from) if self.resume_from else None
         if self.context.is_main:
             if self.params.resume == "none" and self.params.overwrite:
                 ckpt.clear_previous_run(self.output_dir)
@@ -188,6 +189,7 @@ class _Run:
     def setup_model(self) -> None:
         """Load, adapt, freeze, (resume weights), then shard (GPU) or replicate (CPU)."""
         model = load_model(self.params, self.device)
+        self.check_vocabulary(model)
         model = self.adapter.prepare(model)
         if self.resume_from is not None:
             self.adapter.load_checkpoint(model, self.resume_from)
@@ -216,6 +218,19 @@ class _Run:
             broadcast_parameters(self.lm, self.context)
         self.lm.train()
         self.trainable = [p for p in self.lm.parameters() if p.requires_grad]
+
+    def check_vocabulary(self, model: Any) -> None:
+        """Every token id of the data must have an embedding row (else step 1 would crash)."""
+        rows = model.get_input_embeddings().num_embeddings
+        largest = int(self.dataset.input_ids.max()) if self.dataset.input_ids.size else -1
+        if largest >= rows or len(self.tokenizer) > rows:
+            raise ConfigError(
+                f"The model in '{self.params.model_path}' has {rows} token embeddings "
+                f"(vocab_size), but the tokenizer has {len(self.tokenizer)} tokens and the data "
+                f"uses id {largest}. "
+                "Use the tokenizer the model was trained with (tokenizer_path), or resize the "
+                "model's embeddings (model.resize_token_embeddings) and save it again."
+            )
 
     def setup_optimizer(self) -> None:
         self.optimizer = build_optimizer(self.trainable, self.params, self.device)
@@ -335,7 +350,7 @@ class _Run:
                 raise TrainingInterrupted(
                     f"Training stopped on {stop.signal_name or 'a signal'} after step "
                     f"{state.step}; checkpoint {self.last_checkpoint}. Continue with "
-                    "resume='latest'.",
+                    "resume='latest' (--resume latest).",
                     checkpoint=self.last_checkpoint,
                 )
             if finished:

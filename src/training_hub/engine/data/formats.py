@@ -130,6 +130,8 @@ def _chat_problem(data: dict[str, Any]) -> str | None:
             return f"{where}.content must be a string, got {type(content).__name__}"
         if not content.strip():
             return f"{where}.content is empty"
+        if not _is_encodable(content):
+            return f"{where}.content holds a lone surrogate (invalid Unicode); fix the text"
     unmask = data.get("unmask")
     if unmask is not None and not isinstance(unmask, bool):
         return f"field 'unmask' must be true or false, got {unmask!r}"
@@ -144,7 +146,17 @@ def _document_problem(data: dict[str, Any]) -> str | None:
         return f"field 'document' must be a string, got {type(document).__name__}"
     if not document.strip():
         return "field 'document' is empty"
+    if not _is_encodable(document):
+        return "field 'document' holds a lone surrogate (invalid Unicode); fix the text"
     return None
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_token_list(value: Any) -> bool:

@@ -73,8 +73,15 @@ def read_records(path: str | Path) -> list[Record]:
 
 def _read_jsonl(file: Path, source: str) -> list[Record]:
     records = []
-    with file.open("r", encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with file.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{source}:{line_number}: not valid UTF-8 (byte {exc.start + 1} of the line). "
+                    "Save the file as UTF-8."
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -83,6 +90,11 @@ def _read_jsonl(file: Path, source: str) -> list[Record]:
                 raise DataError(
                     f"{source}:{line_number}: malformed JSON ({exc.msg} at column {exc.colno}). "
                     "Each line of a .jsonl file must be one complete JSON object."
+                ) from None
+            except (ValueError, RecursionError) as exc:
+                raise DataError(
+                    f"{source}:{line_number}: JSON that cannot be read ({type(exc).__name__}: "
+                    f"{str(exc)[:120]}). Check that line of the file."
                 ) from None
             records.append(Record(source, "line", line_number, data))
     return records
@@ -94,6 +106,14 @@ def _read_json(file: Path, source: str) -> list[Record]:
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{source}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{source}: not valid UTF-8 (byte {exc.start + 1} of the file). Save it as UTF-8."
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise DataError(
+            f"{source}: JSON that cannot be read ({type(exc).__name__}: {str(exc)[:120]})."
         ) from None
     if isinstance(data, dict) and "data" in data:
         data = data["data"]

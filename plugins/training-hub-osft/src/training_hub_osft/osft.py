@@ -199,14 +199,14 @@ class OSFTLinear(nn.Linear):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         weight = self.weight
         if self.frozen_rank and weight.requires_grad and torch.is_grad_enabled():
-            weight = _ProjectGradient.apply(weight, self.osft_u, self.osft_v)
+            weight = _ProjectGradient.apply(weight, self.osft_u, self.osft_v)  # type: ignore[no-untyped-call]
         return F.linear(input, weight, self.bias)
 
     def restore_frozen_subspace_(self) -> None:
         """Re-impose the exact constraint on the (possibly FSDP2-sharded) weight."""
         if not self.frozen_rank:
             return
-        weight = self.weight
+        weight: Any = self.weight
         if hasattr(weight, "to_local"):  # FSDP2 DTensor: rows are sharded over the mesh
             from torch.distributed.tensor import Shard
 
@@ -229,7 +229,7 @@ class OSFTLinear(nn.Linear):
         return frozen_subspace_drift(self.weight, self.osft_u, self.osft_s, self.osft_v)
 
 
-def find_target_linears(model: nn.Module, target_patterns: list[str]) -> dict[str, nn.Linear]:
+def find_target_linears(model: Any, target_patterns: list[str]) -> dict[str, nn.Linear]:
     """The ``nn.Linear`` modules whose weight name contains one of ``target_patterns``.
 
     Embeddings and the LM head are never targets. Raises :class:`ParameterError`
@@ -267,7 +267,7 @@ def find_target_linears(model: nn.Module, target_patterns: list[str]) -> dict[st
 
 
 def install_osft(
-    model: nn.Module, unfreeze_rank_ratio: float, target_patterns: list[str]
+    model: Any, unfreeze_rank_ratio: float, target_patterns: list[str]
 ) -> dict[str, OSFTLinear]:
     """Decompose every targeted linear layer of ``model`` in place; returns them by name."""
     if not 0.0 < unfreeze_rank_ratio <= 1.0:

@@ -1,8 +1,8 @@
 """Training metrics: ``metrics.jsonl`` always, TensorBoard when installed, and the console.
 
 Only rank 0 creates a :class:`MetricsLogger`. The console shows a rich
-progress bar (loss, lr, tokens/s, ETA) or, with ``quiet``, one plain log line
-per logging step.
+progress bar (loss, lr, tokens/s, ETA) or, with ``quiet`` or when stdout is
+not a terminal, one plain log line per logging step.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ class MetricsLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"))
+        # A progress bar is invisible in a log file or CI: print plain lines there.
+        quiet = quiet or not sys.stdout.isatty()
         self._quiet = quiet
         self._total_steps = total_steps
         self._progress: Any = None

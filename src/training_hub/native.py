@@ -65,9 +65,11 @@ class NativeBackend(Backend):
         if code == 2:
             raise UserError("the distributed run stopped on a user error (see its output above)")
         if code == INTERRUPTED_EXIT_CODE:
-            raise TrainingInterrupted("the distributed run was stopped by a signal after "
-                                      "saving a checkpoint; resume with resume='latest'",
-                                      str(latest) if latest else None)
+            raise TrainingInterrupted(
+                "the distributed run was stopped by a signal after saving a checkpoint; "
+                "resume with resume='latest' (--resume latest)",
+                str(latest) if latest else None,
+            )
         if code != 0:
             raise TrainingError(f"the distributed run failed with exit code {code} "
                                 "(see the output of its processes above)")

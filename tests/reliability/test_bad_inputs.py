@@ -160,7 +160,7 @@ def test_fuzzed_malformed_json_list_names_the_record_index(
     _assert_rejected(path, tokenizer, folder / "cache", where)
 
 
-# --- inputs that escape as a raw exception today ---------------------------------------
+# --- inputs that once escaped as raw exceptions (fixed) ----------------------------------
 
 
 

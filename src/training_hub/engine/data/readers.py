@@ -94,7 +94,7 @@ def _read_jsonl(file: Path, source: str) -> list[Record]:
             except (ValueError, RecursionError) as exc:
                 raise DataError(
                     f"{source}:{line_number}: JSON that cannot be read ({type(exc).__name__}: "
-                    f"{str(exc)[:120]}). Check that line of the file."
+                    f"{exc}). Check that line of the file."
                 ) from None
             records.append(Record(source, "line", line_number, data))
     return records
@@ -113,7 +113,7 @@ def _read_json(file: Path, source: str) -> list[Record]:
         ) from None
     except (ValueError, RecursionError) as exc:
         raise DataError(
-            f"{source}: JSON that cannot be read ({type(exc).__name__}: {str(exc)[:120]})."
+            f"{source}: JSON that cannot be read ({type(exc).__name__}: {exc})."
         ) from None
     if isinstance(data, dict) and "data" in data:
         data = data["data"]

@@ -180,7 +180,8 @@ def peak_rss_mb() -> float:
 
 def emit_worker_result(payload: Mapping[str, Any]) -> None:
     """Print a worker's result for :func:`run_worker`, with its peak RSS added."""
-    data = {**payload, "peak_rss_mb": peak_rss_mb()}
+    data = {**payload, "peak_rss_mb": peak_rss_mb(),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1)}
     print(RESULT_PREFIX + json.dumps(data), flush=True)
 
 

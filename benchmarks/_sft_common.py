@@ -132,8 +132,9 @@ class TrainRun:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainRun:
-        return cls(data["tokens"], data["seconds"], data["losses"], data["peak_rss_mb"],
-                   data.get("extra", {}))
+        extra = {**data.get("extra", {}),
+                 "load_average_1m_at_end": data.get("load_average_1m_at_end")}
+        return cls(data["tokens"], data["seconds"], data["losses"], data["peak_rss_mb"], extra)
 
 
 def steady_throughput(run: TrainRun, warmup_steps: int) -> tuple[float, float, int]:

@@ -147,9 +147,13 @@ def main() -> None:
             "parameters": shape.parameters,
             "native": {"tokens_per_s": [steady_throughput(r, WARMUP_STEPS)[0]
                                         for r in runs["native"]],
+                       "load_average_1m_at_end": [r.extra["load_average_1m_at_end"]
+                                                  for r in runs["native"]],
                        "peak_rss_mb": [r.peak_rss_mb for r in runs["native"]],
                        "losses": native.losses, "extra": native.extra},
             "trl": {"tokens_per_s": [steady_throughput(r, WARMUP_STEPS)[0] for r in runs["trl"]],
+                    "load_average_1m_at_end": [r.extra["load_average_1m_at_end"]
+                                               for r in runs["trl"]],
                     "peak_rss_mb": [r.peak_rss_mb for r in runs["trl"]],
                     "losses": trl.losses, "extra": trl.extra},
         },

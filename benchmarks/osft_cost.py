@@ -54,7 +54,7 @@ def _osft_problem() -> str | None:
 
 def main() -> None:
     args = bench_arguments(__doc__ or "")
-    steps = 10 if args.quick else 20
+    steps = 10 if args.quick else 16
     repeats = 1 if args.quick else 2
     env = child_env(threads=THREADS)
     notes = [

@@ -1,7 +1,8 @@
 """What the training benchmarks share: the tiny model, the data, FLOP counts and the matmul rate.
 
-The model is the embedded demo config (Llama-shaped, 7.3M parameters, vocab 3909)
-with weights built from a fixed seed. The data are the demo chat samples
+The model is the one the benchmark issue names: Llama-shaped, about 7M parameters,
+vocab 8k (the embedded demo config with ``vocab_size=8192`` and 6 layers, 6.8M
+parameters), weights from a fixed seed, and the demo tokenizer. The data are the demo chat samples
 tokenized once by the native pipeline (assistant-only labels) and written as
 pre-tokenized JSONL (``input_ids`` plus unshifted ``labels``), so that every system
 trains on exactly the same tokens and loss masks.
@@ -38,11 +39,27 @@ class ModelShape:
     attention_width: int  # heads * head_dim
 
 
-def prepare_model(folder: Path) -> Path:
-    """The demo model (weights from seed 0) with its tokenizer, saved into ``folder``."""
-    from training_hub.demo import materialize_demo_model
+BENCH_VOCAB_SIZE = 8192
+BENCH_LAYERS = 6
 
-    return materialize_demo_model(folder, seed=0)
+
+def prepare_model(folder: Path) -> Path:
+    """The benchmark model (weights from seed 0) with the demo tokenizer, saved into ``folder``."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from training_hub.demo import demo_dir
+
+    if (folder / "model.safetensors").is_file():
+        return folder
+    config = LlamaConfig.from_pretrained(demo_dir())
+    config.vocab_size = BENCH_VOCAB_SIZE
+    config.num_hidden_layers = BENCH_LAYERS
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    AutoTokenizer.from_pretrained(demo_dir()).save_pretrained(folder)
+    return folder
 
 
 def model_shape(model_dir: Path) -> ModelShape:

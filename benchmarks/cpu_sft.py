@@ -1,6 +1,6 @@
 """Benchmark 3, SFT throughput on CPU: the native ``sft`` engine against TRL's SFTTrainer.
 
-Same model (the 7.3M-parameter demo Llama, weights from one seed), same
+Same model (the ~7M-parameter, vocab-8k benchmark Llama, weights from one seed), same
 pre-tokenized chat samples (one epoch, so both see exactly the same tokens), same
 optimizer steps, batch size, learning rate and thread count. Each system runs in
 its own subprocess, several times, alternating; each figure is the best repeat.

@@ -1,7 +1,7 @@
 """Benchmark 5, OSFT cost: OSFT step time and peak memory against SFT on the same model and data.
 
 Both run on the native engine in their own subprocesses (alternating, best of
-the repeats), on the 7.3M demo model, the same pre-tokenized chat samples, batch,
+the repeats), on the ~7M benchmark model, the same pre-tokenized chat samples, batch,
 steps and threads. OSFT runs through the registry (``create_algorithm("osft")``),
 so the installed plugin is measured as users get it; when it is not installed
 or fails, its rows say why.
@@ -58,7 +58,7 @@ def main() -> None:
     repeats = 1 if args.quick else 2
     env = child_env(threads=THREADS)
     notes = [
-        f"{steps} optimizer steps of {BATCH_SIZE} samples on the 7.3M demo model, {THREADS} "
+        f"{steps} optimizer steps of {BATCH_SIZE} samples on the ~7M benchmark model, {THREADS} "
         f"threads, fp32; OSFT with unfreeze_rank_ratio={UNFREEZE_RANK_RATIO} and the default "
         f"target projections; step time averaged over steps {WARMUP_STEPS + 1}..{steps}; "
         f"best of {repeats} run(s) each."

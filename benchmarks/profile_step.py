@@ -1,4 +1,4 @@
-"""Profile of the native train step (torch.profiler) on the 7.3M demo model, CPU, 2 threads.
+"""Profile of the native train step (torch.profiler) on the ~7M benchmark model, CPU, 2 threads.
 
 The engine runs unchanged (``training_hub.engine.train``); an optimizer step
 post-hook advances the profiler schedule, so the recorded window is exactly

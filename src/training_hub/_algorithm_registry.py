@@ -295,8 +295,10 @@ class AlgorithmRegistry:
         cls._plugin_algorithms.clear()
         cls._plugin_backends.clear()
         from ._plugins import reset_plugin_manager
+        from ._requirements import clear_cache
 
         reset_plugin_manager()
+        clear_cache()
 
     # --- internals --------------------------------------------------------------------
     @classmethod

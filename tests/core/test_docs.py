@@ -41,3 +41,15 @@ def test_readme_installs_every_plugin_distribution() -> None:
     for plugin in sorted((ROOT / "plugins").iterdir()):
         if (plugin / "pyproject.toml").is_file():
             assert f"plugins/{plugin.name}" in install, f"README does not install {plugin.name}"
+
+
+def test_parameter_reference_is_generated_from_the_schemas() -> None:
+    from training_hub import AlgorithmRegistry
+    from training_hub._paramdocs import parameter_reference
+
+    AlgorithmRegistry.reset()
+    committed = (ROOT / "docs" / "parameters.md").read_text()
+    assert committed == parameter_reference(), (
+        "docs/parameters.md is out of date: python -m training_hub._paramdocs > "
+        "docs/parameters.md"
+    )

@@ -1,13 +1,17 @@
-"""Rich rendering of ``th list`` and ``th info``."""
+"""Rendering of ``th list`` and ``th info``: rich tables on a terminal, plain text in a pipe.
+
+Piped output (``th list | grep``, logs, CI) is plain aligned text: nothing to
+strip, nothing cut, and no rich import (rendering a few hundred rows with rich
+took most of ``th list``'s time).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from .._params import ParamInfo
+if TYPE_CHECKING:
+    from .._params import ParamInfo
 
 __all__ = ["render_info", "render_inventory"]
 
@@ -20,44 +24,79 @@ def _provider(origin: dict[str, Any]) -> str:
     return "code"
 
 
-def render_inventory(data: dict[str, Any]) -> None:
-    console = Console()
-    table = Table(title="Installed algorithms and backends", title_justify="left")
-    for column in ("algorithm", "backend", "provided by", "status"):
-        table.add_column(column, overflow="fold")
+def _inventory_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
     for algo in data["algorithms"]:
         if algo["status"] != "ok":
-            table.add_row(algo["name"], "", "", f"[red]broken[/red]: {algo['error']}")
+            rows.append((algo["name"], "", "", f"broken: {algo['error']}"))
             continue
-        table.add_row(f"[bold]{algo['name']}[/bold]", "", _provider(algo["provided_by"]),
-                      algo.get("description") or "")
+        rows.append((algo["name"], "", _provider(algo["provided_by"]),
+                     algo.get("description") or ""))
         if not algo["backends"]:
-            table.add_row("", "[yellow](none)[/yellow]", "", "install a backend plugin")
+            rows.append(("", "(none)", "", "install a backend plugin"))
         for backend in algo["backends"]:
             name = backend["name"] + (" (default)" if backend["default"] else "")
-            status = "[green]ok[/green]" if backend["status"] == "ok" else \
-                f"[yellow]unavailable[/yellow]: {backend['problem']}"
-            table.add_row("", name, _provider(backend["provided_by"]), status)
-    if data["algorithms"]:
+            status = "ok" if backend["status"] == "ok" else f"unavailable: {backend['problem']}"
+            rows.append(("", name, _provider(backend["provided_by"]), status))
+    return rows
+
+
+def _notes(data: dict[str, Any]) -> list[str]:
+    notes = [f"broken plugin: {b['message']}" for b in data["broken"]]
+    notes += [f"conflict: {c['message']}" for c in data["conflicts"]]
+    notes += [f"skipped {s['distribution']} {s['version']} ({s['entry_point']}): {s['reason']}"
+              for s in data["skipped"]]
+    return notes
+
+
+_NO_ALGORITHMS = "No algorithms installed. Install a plugin, e.g. `pip install training-hub-sft`."
+
+
+def _render_inventory_plain(data: dict[str, Any]) -> None:
+    rows = _inventory_rows(data)
+    out = []
+    if rows:
+        header = ("algorithm", "backend", "provided by", "status")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+        for row in [header, *rows]:
+            cells = [row[i].ljust(widths[i]) for i in range(3)]
+            out.append("  ".join([*cells, row[3]]).rstrip())
+    else:
+        out.append(_NO_ALGORITHMS)
+    out += _notes(data)
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def render_inventory(data: dict[str, Any]) -> None:
+    if not sys.stdout.isatty():
+        _render_inventory_plain(data)
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    rows = _inventory_rows(data)
+    if rows:
+        table = Table(title="Installed algorithms and backends", title_justify="left")
+        for column in ("algorithm", "backend", "provided by", "status"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*(escape(cell) for cell in row))
         console.print(table)
     else:
-        console.print("No algorithms installed. Install a plugin, e.g. "
-                      "`pip install training-hub-sft`.")
-    for broken in data["broken"]:
-        console.print(f"[red]broken plugin[/red]: {broken['message']}", soft_wrap=True)
-    for conflict in data["conflicts"]:
-        console.print(f"[yellow]conflict[/yellow]: {conflict['message']}", soft_wrap=True)
-    for skipped in data["skipped"]:
-        console.print(
-            f"[dim]skipped {skipped['distribution']} {skipped['version']} "
-            f"({skipped['entry_point']}): {skipped['reason']}[/dim]", soft_wrap=True
-        )
+        console.print(escape(_NO_ALGORITHMS))
+    for note in _notes(data):
+        console.print(escape(note), soft_wrap=True)
 
 
 def render_info(
     algorithm: str, entry: Any, backends: list[str], backend: str | None, cls: type,
     params: list[ParamInfo],
 ) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     console.print(f"[bold]{algorithm}[/bold] ({entry.target_name}, {entry.origin.label})")
     if entry.description:

@@ -97,6 +97,7 @@ class PluginLoader:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self._advertised: list[Advertised] | None = None
+        self._advertised_by_name: dict[str, list[Advertised]] = {}
         self.skipped: list[SkippedPlugin] = []
         self.broken: list[BrokenPlugin] = []
         self._loaded_names: set[str] = set()
@@ -109,12 +110,9 @@ class PluginLoader:
         if self._advertised is None:
             found = []
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                dist = ep.dist
+                distribution, version = _name_and_version(ep.dist)
                 plugin = Advertised(
-                    name=ep.name,
-                    value=ep.value,
-                    distribution=dist.metadata["Name"] if dist else "(unknown)",
-                    version=dist.version if dist else "?",
+                    name=ep.name, value=ep.value, distribution=distribution, version=version
                 )
                 reason = self.settings.skip_reason(plugin.distribution, plugin.name)
                 if reason:
@@ -124,10 +122,13 @@ class PluginLoader:
             self._advertised = sorted(
                 set(found), key=lambda p: (p.name, p.distribution.lower(), p.value)
             )
+            for plugin in self._advertised:
+                self._advertised_by_name.setdefault(plugin.name, []).append(plugin)
         return self._advertised
 
     def advertised_names(self) -> list[str]:
-        return sorted({p.name for p in self.advertised()})
+        self.advertised()
+        return sorted(self._advertised_by_name)
 
     def broken_for(self, name: str) -> list[BrokenPlugin]:
         return self._broken_by_name.get(name, [])
@@ -138,9 +139,9 @@ class PluginLoader:
         if name in self._loaded_names:
             return
         self._loaded_names.add(name)
-        for plugin in self.advertised():
-            if plugin.name == name:
-                self._load_entry_point(plugin)
+        self.advertised()
+        for plugin in self._advertised_by_name.get(name, []):
+            self._load_entry_point(plugin)
 
     def load_all(self) -> None:
         for name in self.advertised_names():
@@ -220,6 +221,20 @@ class PluginLoader:
                     "training-hub: plugin %s raised in %s: %s: %s",
                     impl.plugin_name, hook_name, type(exc).__name__, exc,
                 )
+
+
+def _name_and_version(dist: metadata.Distribution | None) -> tuple[str, str]:
+    """Name and version of an installed distribution, from its ``*.dist-info`` folder name
+    when it has the standard form (parsing every METADATA file made start-up slow with
+    hundreds of plugins), else from its metadata."""
+    if dist is None:
+        return "(unknown)", "?"
+    folder = getattr(dist, "_path", None)
+    if folder is not None and folder.name.endswith(".dist-info"):
+        name, sep, version = folder.name[: -len(".dist-info")].rpartition("-")
+        if sep and name and version:
+            return name.replace("_", "-"), version
+    return dist.metadata["Name"], dist.version
 
 
 def _import(value: str) -> Any:

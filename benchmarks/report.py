@@ -32,10 +32,9 @@ How to read the numbers:
   absolute times on a shared machine drift. Start-up commands run as fresh
   processes, interleaved round-robin, and each time is the **minimum** over the
   repeats; training runs alternate between the systems and the best repeat counts.
-- The committed run used a 2-core machine on which other engineers were running
-  test suites at the same time (see the load average of each section): absolute
-  times are noisy and pessimistic; ratios are the meaningful figures, and even they
-  carry noise when the load changed between two runs.
+- The machine is a shared 2-core virtual machine (the load average of each section
+  is printed with it): absolute times drift between runs, ratios are the meaningful
+  figures, and even they move by a few percent from one run to the next.
 - Comparison systems are installed by the scripts themselves (Red Hat's
   training-hub 0.11.2 into its own venv under `benchmarks/.venvs/`, CPU torch pinned
   by `constraints.txt`); a row that cannot be measured says why.

@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from training_hub.testing.contract import check_distribution
-from training_hub.testing.tiny import make_tiny_model, make_tiny_tokenizer, write_chat_jsonl
+from training_hub.testing.tiny import smoke_training_params
 
 
 def test_training_hub_lora_contract_with_native_smoke_training(tmp_path: Path) -> None:
-    tokenizer = make_tiny_tokenizer(tmp_path / "tok")
-    make_tiny_model(tmp_path / "model", tokenizer)
-    data = write_chat_jsonl(tmp_path / "chat.jsonl", 16)
-    smoke = {
-        "model_path": str(tmp_path / "model"), "data_path": str(data),
-        "ckpt_output_dir": str(tmp_path / "out"), "max_steps": 2, "effective_batch_size": 4,
-        "max_tokens_per_gpu": 512, "max_seq_len": 256, "learning_rate": 1e-3,
-        "device": "cpu", "data_workers": 1, "tensorboard": False, "quiet": True,
-        "data_cache_dir": str(tmp_path / "cache"), "lora_r": 4,
-    }
+    smoke = smoke_training_params(tmp_path, lora_r=4)
     report = check_distribution("training-hub-lora", smoke_params=smoke)
     assert report.problems == []
     assert any(note.startswith("smoke training of lora/native") for note in report.notes)

@@ -18,6 +18,7 @@ __all__ = [
     "TINY_WORDS",
     "make_tiny_model",
     "make_tiny_tokenizer",
+    "smoke_training_params",
     "write_chat_jsonl",
 ]
 
@@ -139,3 +140,22 @@ def write_chat_jsonl(path: str | Path, n: int, *, seed: int = 0) -> Path:
         for _ in range(n):
             handle.write(json.dumps(_chat_sample(rng)) + "\n")
     return target
+
+
+def smoke_training_params(folder: str | Path, **overrides: Any) -> dict[str, Any]:
+    """A tiny model and chat data in ``folder``, and the parameters of a 2-step CPU run.
+
+    What a plugin's contract test passes as ``smoke_params``; ``overrides`` add the
+    algorithm's own parameters (e.g. ``unfreeze_rank_ratio=0.5``).
+    """
+    folder = Path(folder)
+    tokenizer = make_tiny_tokenizer(folder / "tokenizer")
+    make_tiny_model(folder / "model", tokenizer)
+    data = write_chat_jsonl(folder / "chat.jsonl", 16)
+    return {
+        "model_path": str(folder / "model"), "data_path": str(data),
+        "ckpt_output_dir": str(folder / "out"), "data_cache_dir": str(folder / "cache"),
+        "max_steps": 2, "effective_batch_size": 4, "max_tokens_per_gpu": 512,
+        "max_seq_len": 256, "learning_rate": 1e-3, "device": "cpu", "data_workers": 1,
+        "tensorboard": False, "quiet": True, **overrides,
+    }

@@ -8,9 +8,11 @@ unrelated project of that name on the package index.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nox
+import tomllib
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.default_venv_backend = "venv"
@@ -40,15 +42,24 @@ def slow(session: nox.Session) -> None:
                 *session.posargs)
 
 
+def _local_plugin_dependencies(plugin: Path) -> list[Path]:
+    """The plugins of this checkout that ``plugin`` depends on (e.g. an sft backend on sft)."""
+    project = tomllib.loads((plugin / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~\[ ;]", dep, maxsplit=1)[0] for dep in project["dependencies"]}
+    return [p for p in PLUGINS if p.name in names]
+
+
 @nox.session
 def plugins(session: nox.Session) -> None:
-    """Each plugin distribution alone: a fresh venv with the core and that plugin only."""
+    """Each plugin distribution alone: a fresh venv with the core, that plugin and only the
+    plugins of this checkout it depends on."""
     for plugin in PLUGINS:
         session.log(f"--- {plugin.name}")
         venv = Path(session.create_tmp()) / plugin.name
         session.run("python", "-m", "venv", str(venv), external=True)
         pip = str(venv / "bin" / "pip")
-        session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", "-e",
+        local = [arg for dep in _local_plugin_dependencies(plugin) for arg in ("-e", str(dep))]
+        session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", *local, "-e",
                     str(plugin), external=True)
         session.run(str(venv / "bin" / "pytest"), "-q", str(plugin / "tests"), external=True)
 

@@ -165,3 +165,18 @@ def test_plot_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\nnot json\n')
     assert main(["plot", str(tmp_path)]) == 2
     assert "metrics.jsonl, line 2: not a metrics record" in capsys.readouterr().err
+
+
+def test_doctor_lists_plugin_code_and_reports_problems(
+    plugin_site: AddDist, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "training-hub-sft 0.1.0: sft = training_hub_sft.plugin" in out
+    assert "torch 2." in out and "no problems found" in out
+    plugin_site("broken-dist", "0.1", entry_points={"brk": "brkplug"},
+                modules={"brkplug.py": "raise ImportError('boom')"})
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "broken-dist 0.1: brk = brkplug" in out
+    assert "problems found" in out and "boom" in out

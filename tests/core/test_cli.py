@@ -180,3 +180,18 @@ def test_doctor_lists_plugin_code_and_reports_problems(
     out = capsys.readouterr().out
     assert "broken-dist 0.1: brk = brkplug" in out
     assert "problems found" in out and "boom" in out
+
+
+def test_typer_runner_list_and_info(plugin_site: AddDist) -> None:
+    from typer.testing import CliRunner
+
+    from training_hub.cli._app import app
+
+    runner = CliRunner()
+    listing = runner.invoke(app, ["list", "--json"])
+    assert listing.exit_code == 0
+    assert "sft" in [a["name"] for a in json.loads(listing.stdout)["algorithms"]]
+    info = runner.invoke(app, ["info", "sft"])
+    assert info.exit_code == 0 and "--learning-rate" in info.stdout
+    help_text = runner.invoke(app, ["--help"])
+    assert help_text.exit_code == 0 and "new-plugin" in help_text.stdout

@@ -12,9 +12,11 @@ import torch
 from training_hub_osft.algorithm import DEFAULT_TARGET_PATTERNS, OSFTParams
 from training_hub_osft.osft import OSFTAdapter, OSFTLinear, frozen_rank, frozen_subspace_drift
 
-from training_hub import osft, sft
+from training_hub import osft
 from training_hub._errors import ParameterError, TrainingError
+from training_hub.engine import train
 from training_hub.testing.tiny import make_tiny_model, make_tiny_tokenizer, write_chat_jsonl
+from training_hub.training_params import TrainingParams
 
 RATIO = 0.25
 
@@ -127,7 +129,9 @@ def test_checkpoint_is_a_plain_model_with_the_training_models_logits(
 def test_ratio_one_is_plain_full_fine_tuning(assets: Assets, tmp_path: Path) -> None:
     common = run_params(assets, tmp_path / "x", max_steps=3, save_every=None)
     common.pop("ckpt_output_dir")
-    full = sft(ckpt_output_dir=str(tmp_path / "sft"), **common)
+    # Plain full fine-tuning on the same engine (what sft's native backend runs), so the
+    # test needs no other plugin distribution.
+    full = train(TrainingParams(ckpt_output_dir=str(tmp_path / "sft"), **common))
     unfrozen = osft(unfreeze_rank_ratio=1.0, ckpt_output_dir=str(tmp_path / "osft"), **common)
     assert unfrozen.final_loss == pytest.approx(full.final_loss, rel=1e-5)
     a, b = weights(full.last_checkpoint), weights(unfrozen.last_checkpoint)

@@ -135,17 +135,19 @@ def test_sigterm_then_sigint_checkpoint_exit_75_and_resume_equals_uninterrupted(
 
 
 def test_a_second_signal_ends_the_run_at_once(assets: ReliabilityAssets, tmp_path: Path) -> None:
-    # One step holds every sample (48 per step, several micro-batches), so a step takes far
-    # longer than the 50 ms between the two signals: the second one arrives mid-step.
+    # The two signals are sent back to back, so the second always arrives while the first
+    # is being honoured (a pause between them lets a fast step finish and exit with 75
+    # first). They differ because two pending signals of one kind merge into one.
     output = tmp_path / "run"
     process = _start_training(assets, output, effective_batch_size=48, max_tokens_per_gpu=128)
     wait_for(checkpoint_done(output, 1), process)
-    os.kill(process.pid, signal.SIGTERM)
-    time.sleep(0.05)
     sent = time.monotonic()
     os.kill(process.pid, signal.SIGTERM)
+    os.kill(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert time.monotonic() - sent < 10
-    assert process.returncode == -signal.SIGTERM, err  # killed by the signal, no exit code 75
+    # Killed by whichever signal Python handled second (it handles pending ones in signal
+    # number order), never the exit code 75 of an honoured stop.
+    assert process.returncode in (-signal.SIGINT, -signal.SIGTERM), err
     assert "Training stopped" not in err
     assert all((c.path / "checkpoint.json").is_file() for c in list_checkpoints(output))

@@ -6,7 +6,7 @@ fields. It imports pydantic only (never torch), so ``th info`` stays light.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -150,6 +150,22 @@ class TrainingParams(Params):
             "node_rank", "on_nonfinite", "tokenizer_path",
         }
     )
+
+    def torchrun_options(self) -> dict[str, Any]:
+        """The process and rendezvous options of torchrun for this run, as backends that
+        start torchrun through another library pass them (``rdzv_endpoint`` when given,
+        else ``master_addr``/``master_port``)."""
+        options: dict[str, Any] = {
+            "nproc_per_node": self.nproc_per_node,
+            "nnodes": self.nnodes,
+            "node_rank": self.node_rank,
+        }
+        if self.rdzv_endpoint is not None:
+            options["rdzv_endpoint"] = self.rdzv_endpoint
+        else:
+            options["master_addr"] = self.master_addr
+            options["master_port"] = self.master_port
+        return options
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainingParams:

@@ -87,17 +87,7 @@ def to_instructlab_args(params: TrainingParams) -> tuple[Any, Any]:
     """
     from instructlab.training.config import TorchrunArgs, TrainingArgs
 
-    torchrun_fields: dict[str, Any] = {
-        "nproc_per_node": params.nproc_per_node,
-        "nnodes": params.nnodes,
-        "node_rank": params.node_rank,
-        "rdzv_id": RDZV_ID,
-    }
-    if params.rdzv_endpoint is not None:
-        torchrun_fields["rdzv_endpoint"] = params.rdzv_endpoint
-    else:
-        torchrun_fields["master_addr"] = params.master_addr
-        torchrun_fields["master_port"] = params.master_port
+    torchrun_fields: dict[str, Any] = {**params.torchrun_options(), "rdzv_id": RDZV_ID}
 
     use_liger = params.use_liger if params.use_liger is not None else _installed("liger_kernel")
     tensorboard_dir = None

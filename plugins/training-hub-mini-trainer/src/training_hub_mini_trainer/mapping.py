@@ -75,17 +75,7 @@ def to_mini_trainer_args(params: Any, *, bf16_supported: bool) -> tuple[Any, Any
     """
     from mini_trainer.training_types import TorchrunArgs, TrainingArgs, TrainingMode
 
-    torchrun_fields: dict[str, Any] = {
-        "nproc_per_node": params.nproc_per_node,
-        "nnodes": params.nnodes,
-        "node_rank": params.node_rank,
-        "rdzv_id": RDZV_ID,
-    }
-    if params.rdzv_endpoint is not None:
-        torchrun_fields["rdzv_endpoint"] = params.rdzv_endpoint
-    else:
-        torchrun_fields["master_addr"] = params.master_addr
-        torchrun_fields["master_port"] = params.master_port
+    torchrun_fields: dict[str, Any] = {**params.torchrun_options(), "rdzv_id": RDZV_ID}
 
     by_steps = params.max_steps is not None
     use_liger = (

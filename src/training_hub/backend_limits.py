@@ -15,7 +15,14 @@ from typing import Any
 
 from ._params import Params
 
-__all__ = ["Limit", "explicit_params", "one_of", "rebuild_params", "unhonoured"]
+__all__ = [
+    "Limit",
+    "explicit_params",
+    "one_of",
+    "rebuild_params",
+    "require_cuda",
+    "unhonoured",
+]
 
 
 @dataclass(frozen=True)
@@ -73,3 +80,19 @@ def rebuild_params(schema: type[Params], values: Mapping[str, Any]) -> Params:
 def one_of(*choices: Any) -> Callable[[Any], bool]:
     """A predicate true for the given values only."""
     return lambda value: value in choices
+
+
+def require_cuda(backend: str, algorithm: str) -> bool:
+    """For backends whose library trains on CUDA only: True when the GPU supports bf16;
+    a :class:`~training_hub.BackendUnavailableError` naming the way out without CUDA."""
+    import torch
+
+    from ._errors import BackendUnavailableError
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            f"Backend '{backend}' needs a CUDA GPU and this machine has none "
+            "(torch.cuda.is_available() is False). Train on a GPU machine, or use the native "
+            f"backend: `th train {algorithm} --backend native ...` trains on CPU."
+        )
+    return bool(torch.cuda.is_bf16_supported())

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from training_hub import Backend
-from training_hub._errors import BackendUnavailableError, ParameterError, TrainingError
+from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import explicit_params, rebuild_params, unhonoured
+from training_hub.backend_limits import explicit_params, rebuild_params, require_cuda, unhonoured
 from training_hub.training_params import TrainingParams
 
 from .mapping import LIMITS, to_instructlab_args
@@ -65,17 +65,6 @@ def _problems(params: TrainingParams) -> list[str]:
     return problems
 
 
-def _require_cuda() -> None:
-    import torch
-
-    if not torch.cuda.is_available():
-        raise BackendUnavailableError(
-            "Backend 'instructlab-training' needs a CUDA GPU and this machine has none "
-            "(torch.cuda.is_available() is False). Train on a GPU machine, or use the native "
-            "backend: `th train sft --backend native ...` trains on CPU."
-        )
-
-
 class InstructLabTrainingSFTBackend(Backend):
     """sft on instructlab-training (FSDP or DeepSpeed through torchrun, CUDA only)."""
 
@@ -93,7 +82,7 @@ class InstructLabTrainingSFTBackend(Backend):
                 f"Backend '{BACKEND_NAME}' cannot honour these sft parameters: "
                 + "; ".join(problems) + "."
             )
-        _require_cuda()
+        require_cuda(BACKEND_NAME, "sft")
 
     def execute_training(self, algorithm_params: dict[str, Any]) -> InstructLabResult:
         params = rebuild_params(TrainingParams, algorithm_params)

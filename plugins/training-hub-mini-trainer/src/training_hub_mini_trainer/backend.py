@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from training_hub import Backend
-from training_hub._errors import BackendUnavailableError, ParameterError, TrainingError
+from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import rebuild_params, unhonoured
+from training_hub.backend_limits import rebuild_params, require_cuda, unhonoured
 from training_hub.training_params import TrainingParams
 
 from .data_check import check_tokenized_file
@@ -57,19 +57,6 @@ def _problems(params: TrainingParams) -> list[str]:
     return problems
 
 
-def _require_cuda() -> bool:
-    """True when the GPU supports bf16; BackendUnavailableError without CUDA."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise BackendUnavailableError(
-            "Backend 'mini-trainer' needs a CUDA GPU and this machine has none "
-            "(torch.cuda.is_available() is False). Train on a GPU machine, or use the native "
-            "backend: `th train osft --backend native ...` trains on CPU."
-        )
-    return bool(torch.cuda.is_bf16_supported())
-
-
 class MiniTrainerOSFTBackend(Backend):
     """osft on mini-trainer (FSDP2 through torchrun, CUDA only, pre-tokenized data)."""
 
@@ -86,7 +73,7 @@ class MiniTrainerOSFTBackend(Backend):
                 f"Backend '{BACKEND_NAME}' cannot honour these osft parameters: "
                 + "; ".join(problems) + "."
             )
-        _require_cuda()
+        require_cuda(BACKEND_NAME, "osft")
 
     def execute_training(self, algorithm_params: dict[str, Any]) -> MiniTrainerResult:
         from training_hub_osft.algorithm import OSFTParams
@@ -95,7 +82,7 @@ class MiniTrainerOSFTBackend(Backend):
         self.check_params(params)
         samples = check_tokenized_file(params.data_path, params.max_seq_len)
         torchrun_args, training_args = to_mini_trainer_args(
-            params, bf16_supported=_require_cuda()
+            params, bf16_supported=require_cuda(BACKEND_NAME, "osft")
         )
         from mini_trainer import run_training
 

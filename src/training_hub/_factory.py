@@ -12,7 +12,16 @@ from ._algorithm import Algorithm
 from ._algorithm_registry import AlgorithmRegistry
 from ._errors import BackendNotFoundError, BackendUnavailableError
 
-__all__ = ["choose_backend", "create_algorithm", "dpo", "lora", "osft", "sft", "train"]
+__all__ = [
+    "choose_backend",
+    "create_algorithm",
+    "dpo",
+    "lora",
+    "osft",
+    "sft",
+    "train",
+    "train_with_events",
+]
 
 
 def choose_backend(algorithm_name: str) -> str:
@@ -55,10 +64,17 @@ def create_algorithm(
 
 def train(algorithm_name: str, backend: str | None = None, **params: Any) -> Any:
     """Validate ``params`` and train ``algorithm_name`` with ``backend``; return its result."""
+    backend_name = backend or choose_backend(algorithm_name)
+    algorithm = create_algorithm(algorithm_name, backend_name)
+    return train_with_events(algorithm, algorithm_name, backend_name, params)
+
+
+def train_with_events(
+    algorithm: Algorithm, algorithm_name: str, backend_name: str, params: dict[str, Any]
+) -> Any:
+    """``algorithm.train(**params)`` between the ``on_train_start``/``on_train_end`` hooks."""
     from ._plugins import plugin_manager
 
-    algorithm = create_algorithm(algorithm_name, backend)
-    backend_name = backend or choose_backend(algorithm_name)
     events = plugin_manager()
     events.emit("on_train_start", algorithm=algorithm_name, backend=backend_name, params=params)
     result = algorithm.train(**params)

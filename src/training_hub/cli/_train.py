@@ -82,12 +82,11 @@ def run_train(
             typer.echo(json.dumps(stats, indent=2, default=str))
         return
 
-    from .._plugins import plugin_manager
+    from .._factory import train_with_events
 
-    events = plugin_manager()
-    events.emit("on_train_start", algorithm=algorithm, backend=backend, params=params.to_dict())
-    result = algorithm_class(backend=backend_instance).train(**params.to_dict())
-    events.emit("on_train_end", algorithm=algorithm, backend=backend, result=result)
+    result = train_with_events(
+        algorithm_class(backend=backend_instance), algorithm, backend, params.to_dict()
+    )
     _print_result(result)
     if demo:
         _demo_sample(result)

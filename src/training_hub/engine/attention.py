@@ -3,15 +3,27 @@
 A packed micro-batch is one row of concatenated samples. The boundaries reach
 the attention layers as keyword arguments of the model's forward (transformers
 forwards ``**kwargs`` down to the attention function): ``cu_seq_lens_q/k`` and
-``max_length_q/k`` for flash-attn's varlen kernel on GPU, and
-``packed_seq_bounds`` (plain ints, so no device sync) for the per-sample SDPA
-function registered here, which is exact and the fastest option on CPU.
+``max_length_q/k`` for the varlen flash kernels on GPU, and ``packed_seq_bounds``
+(plain ints, so no device sync) for the per-sample loop.
+
+The attention function registered here picks its kernel per call:
+
+* CUDA tensors in bf16/fp16: one call of torch's own varlen flash kernel
+  (``torch.nn.attention.varlen``, torch >= 2.10) over the whole packed row, so no
+  flash-attn package is needed;
+* anything else (CPU, fp32): causal SDPA run separately on each sample, which is
+  exact and the fastest option on CPU.
+
+flash-attn's ``flash_attention_2`` is used instead when that package is installed.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,10 +37,56 @@ __all__ = [
     "packed_sdpa_attention",
     "register_packed_attention",
     "select_attention",
+    "varlen_flash_available",
 ]
 
 #: Name under which :func:`packed_sdpa_attention` is registered with transformers.
 PACKED_SDPA = "training_hub_packed_sdpa"
+
+
+@functools.cache
+def _causal_varlen_flash() -> Callable[..., torch.Tensor] | None:
+    """torch's varlen flash attention, made causal; ``None`` before torch 2.10."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    parameters = inspect.signature(varlen_attn).parameters
+    # torch 2.10 takes is_causal; later versions express causality as window (-1, 0).
+    causal = {"window_size": (-1, 0)} if "window_size" in parameters else {"is_causal": True}
+    return functools.partial(varlen_attn, **causal)
+
+
+def varlen_flash_available() -> bool:
+    """Whether packed bf16/fp16 attention on CUDA runs as one varlen flash call."""
+    return torch.cuda.is_available() and _causal_varlen_flash() is not None
+
+
+def _varlen_flash_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    max_seqlen: int,
+    scaling: float | None,
+) -> torch.Tensor:
+    """One flash call over the packed row: ``[1, heads, T, d]`` in, ``[1, T, heads, d]`` out.
+
+    The flash kernel handles grouped-query attention (fewer key/value heads) itself.
+    """
+    varlen = _causal_varlen_flash()
+    assert varlen is not None
+    output = varlen(
+        query[0].transpose(0, 1),  # [T, heads, d]
+        key[0].transpose(0, 1),
+        value[0].transpose(0, 1),
+        cu_seqlens,
+        cu_seqlens,
+        max_seqlen,
+        max_seqlen,
+        scale=scaling,
+    )
+    return output.unsqueeze(0)
 
 
 @torch.compiler.disable  # a Python loop over samples; compiled layers call it eagerly
@@ -43,16 +101,35 @@ def packed_sdpa_attention(
     packed_seq_bounds: tuple[int, ...] | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """Causal SDPA run separately on each packed sample; returns ``[1, T, heads, head_dim]``."""
+    """Causal attention inside each packed sample; returns ``[1, T, heads, head_dim]``.
+
+    One varlen flash call for bf16/fp16 CUDA tensors (when torch has it), else
+    SDPA run separately on each sample.
+    """
     if attention_mask is not None:
         raise ValueError(
             f"{PACKED_SDPA} attention expects packed inputs without an attention mask; "
             "pass packed_seq_bounds (or run the model with another attn_implementation)"
         )
     seq_len = query.shape[2]
+    cu_seqlens = kwargs.get("cu_seq_lens_q")
+    if (
+        cu_seqlens is not None
+        and query.is_cuda
+        and query.dtype in (torch.bfloat16, torch.float16)
+        and dropout == 0.0
+        and _causal_varlen_flash() is not None
+    ):
+        max_seqlen = kwargs.get("max_length_q")
+        if max_seqlen is None:
+            max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
+        output = _varlen_flash_attention(
+            query, key, value, cu_seqlens.to(torch.int32), int(max_seqlen), scaling
+        )
+        return output, None
     bounds = packed_seq_bounds
-    if bounds is None and kwargs.get("cu_seq_lens_q") is not None:
-        bounds = tuple(kwargs["cu_seq_lens_q"].tolist())  # compiled models pass tensors only
+    if bounds is None and cu_seqlens is not None:
+        bounds = tuple(cu_seqlens.tolist())  # compiled models pass tensors only
     if bounds is None:
         bounds = (0, seq_len)
     if bounds[-1] != seq_len:
@@ -86,7 +163,7 @@ def register_packed_attention() -> str:
 
 
 def select_attention(device: torch.device) -> str:
-    """flash-attn's varlen kernel on CUDA when installed, else the per-sample SDPA."""
+    """flash-attn's ``flash_attention_2`` on CUDA when installed, else the function above."""
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return register_packed_attention()

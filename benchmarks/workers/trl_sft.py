@@ -1,11 +1,13 @@
-"""Worker: train with TRL's SFTTrainer (padding_free, no packing) and print per-step figures.
+"""Worker: train with TRL's SFTTrainer and print per-step figures.
 
-Usage: ``python benchmarks/workers/trl_sft.py SPEC_JSON``. The configuration is
-TRL's fastest for variable-length chat data (see docs/benchmarks.md):
-``padding_free=True`` without packing, ``max_length=None``; on CPU ``bf16=False``,
-on GPU (``"device": "cuda"``) bf16 with flash-attn when installed. The
-data are pre-tokenized JSONL with ``input_ids`` and unshifted ``labels``. Tokens
-of each step are counted in the data collator; step times come from a callback.
+Usage: ``python benchmarks/workers/trl_sft.py SPEC_JSON``. By default the
+configuration is TRL's fastest on CPU for variable-length chat data (see
+docs/benchmarks.md): ``padding_free=True`` without packing, ``max_length=None``;
+``"padding_free": false`` in the spec gives plain padded batches. On CPU
+``bf16=False``; on GPU (``"device": "cuda"``) bf16 with flash-attn when installed,
+else SDPA. The data are pre-tokenized JSONL with ``input_ids`` and unshifted
+``labels``. Real (non-padding) tokens of each step are counted in the data
+collator; step times come from a callback.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def main() -> None:
         max_grad_norm=1.0,
         seed=spec["seed"],
         bf16=on_gpu,
-        padding_free=True,
+        padding_free=spec.get("padding_free", True),
         packing=False,
         max_length=None,
         logging_steps=1,
@@ -90,7 +92,9 @@ def main() -> None:
 
     def counting_collator(examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch: dict[str, Any] = collate(examples)
-        batch_tokens.append(int(batch["input_ids"].numel()))
+        mask = batch.get("attention_mask")
+        real = int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        batch_tokens.append(real)
         return batch
 
     trainer.data_collator = counting_collator

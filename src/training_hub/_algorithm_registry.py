@@ -202,8 +202,10 @@ class AlgorithmRegistry:
         """List all registered algorithms (imports no plugin)."""
         loader = plugin_manager()
         names = list(loader.advertised_names())
-        names += [n for n in sorted(cls._plugin_algorithms) if n not in names]
-        names += [n for n in cls._code_algorithms if n not in names]
+        seen = set(names)
+        names += [n for n in sorted(cls._plugin_algorithms) if n not in seen]
+        seen.update(names)
+        names += [n for n in cls._code_algorithms if n not in seen]
         return names
 
     @classmethod

@@ -32,8 +32,9 @@ def inventory() -> dict[str, Any]:
                                "backends": []})
             continue
         backends: list[dict[str, Any]] = []
+        entries = AlgorithmRegistry.backend_entries(name)
         for backend_name in AlgorithmRegistry.list_backends(name):
-            backend = AlgorithmRegistry.backend_entry(name, backend_name)
+            backend = entries[backend_name]
             problem = backend.problem()
             backends.append(
                 {

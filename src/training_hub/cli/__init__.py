@@ -2,6 +2,8 @@
 
 Every user error is one paragraph on stderr and exit code 2; a failed training
 exits with 1; no traceback unless ``--debug`` (or ``TRAINING_HUB_DEBUG=1``).
+``th list`` and ``th list --json`` are served without importing typer (see
+``_list``); every other command line goes to the typer app.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("TRAINING_HUB_DEBUG", "") not in ("", "0")
     if "--debug" in args:
         args.remove("--debug")
-    from ._errors import run_reporting_errors
+    from ._list import run_fast
 
-    code = run_reporting_errors(args, debug=debug)
+    code = run_fast(args, debug=debug)
+    if code is None:
+        from ._errors import run_reporting_errors
+
+        code = run_reporting_errors(args, debug=debug)
     if argv is None:
         sys.exit(code)
     return code

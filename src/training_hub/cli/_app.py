@@ -48,15 +48,9 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/cli.md)."),
 ) -> None:
     """Show installed algorithms, their backends and the distributions that provide them."""
-    from .._inventory import inventory
+    from ._list import print_inventory
 
-    data = inventory()
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    from ._render import render_inventory
-
-    render_inventory(data)
+    print_inventory(as_json)
 
 
 @app.command("info", short_help="An algorithm's parameters and backends.")

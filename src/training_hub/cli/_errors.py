@@ -1,12 +1,13 @@
-"""Run the typer app and turn exceptions into one readable paragraph and an exit code."""
+"""Run a command and turn exceptions into one readable paragraph and an exit code."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 
-__all__ = ["run_reporting_errors"]
+__all__ = ["call_reporting_errors", "run_reporting_errors"]
 
 
 def _configure_logging(debug: bool) -> None:
@@ -19,23 +20,14 @@ def _configure_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-def run_reporting_errors(args: list[str], *, debug: bool) -> int:
-    import click
-
+def call_reporting_errors(command: Callable[[], object], *, debug: bool) -> int:
+    """Run ``command``; a returned int is the exit code, an exception becomes one
+    paragraph on stderr (a traceback only with ``debug``) and its exit code."""
     from .._errors import TrainingHubError
-    from ._app import app
 
     _configure_logging(debug)
     try:
-        result = app(args=args, prog_name="th", standalone_mode=False)
-    except click.exceptions.Abort:
-        print("Aborted.", file=sys.stderr)
-        return 130
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
+        result = command()
     except TrainingHubError as exc:
         if debug:
             traceback.print_exc()
@@ -57,3 +49,24 @@ def run_reporting_errors(args: list[str], *, debug: bool) -> int:
             )
         return 1
     return int(result) if isinstance(result, int) else 0
+
+
+def run_reporting_errors(args: list[str], *, debug: bool) -> int:
+    """Run the typer app on ``args`` (click's own errors exit with 2)."""
+    import click
+
+    from ._app import app
+
+    def command() -> object:
+        try:
+            return app(args=args, prog_name="th", standalone_mode=False)
+        except click.exceptions.Abort:
+            print("Aborted.", file=sys.stderr)
+            return 130
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            return 2
+
+    return call_reporting_errors(command, debug=debug)

@@ -39,6 +39,7 @@ def test_osft_in_bf16_on_gpu_keeps_the_frozen_subspace(assets: Assets, tmp_path:
         w0, w1 = base[name].double(), trained[name].double()
         u, s, vh = torch.linalg.svd(w0, full_matrices=False)
         k = frozen_rank(w0.shape, RATIO)
-        assert frozen_subspace_drift(w1, u[:, :k], s[:k], vh[:k].T) < 1e-5, name
+        # fp32 matmuls on the GPU reduce in another order than on the CPU: 1e-5 there.
+        assert frozen_subspace_drift(w1, u[:, :k], s[:k], vh[:k].T) < 5e-5, name
         assert float((w1 - w0).norm() / w0.norm()) > 1e-2, name
     assert result.final_loss < 5.0

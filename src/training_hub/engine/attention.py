@@ -45,21 +45,40 @@ PACKED_SDPA = "training_hub_packed_sdpa"
 
 
 @functools.cache
-def _causal_varlen_flash() -> Callable[..., torch.Tensor] | None:
-    """torch's varlen flash attention, made causal; ``None`` before torch 2.10."""
+def _causal_varlen_flash() -> tuple[Callable[..., torch.Tensor], bool] | None:
+    """torch's varlen flash attention made causal, and whether it takes ``enable_gqa``.
+
+    ``None`` before torch 2.10. torch 2.10 takes ``is_causal``; later versions
+    express causality as the window ``(-1, 0)``.
+    """
     try:
         from torch.nn.attention.varlen import varlen_attn
     except ImportError:
         return None
     parameters = inspect.signature(varlen_attn).parameters
-    # torch 2.10 takes is_causal; later versions express causality as window (-1, 0).
     causal = {"window_size": (-1, 0)} if "window_size" in parameters else {"is_causal": True}
-    return functools.partial(varlen_attn, **causal)
+    return functools.partial(varlen_attn, **causal), "enable_gqa" in parameters
 
 
 def varlen_flash_available() -> bool:
     """Whether packed bf16/fp16 attention on CUDA runs as one varlen flash call."""
     return torch.cuda.is_available() and _causal_varlen_flash() is not None
+
+
+def _flash_dtype(query: torch.Tensor, value: torch.Tensor) -> torch.dtype | None:
+    """The 16-bit dtype the flash kernel should run in on CUDA, else ``None``.
+
+    Under autocast that is the autocast dtype: Hugging Face models apply rotary
+    embeddings in the residual stream's dtype, so query and key arrive in fp32
+    even when the projections ran in bf16 (SDPA would be cast by autocast too).
+    """
+    if not query.is_cuda:
+        return None
+    if torch.is_autocast_enabled("cuda"):
+        dtype = torch.get_autocast_dtype("cuda")
+    else:
+        dtype = value.dtype
+    return dtype if dtype in (torch.bfloat16, torch.float16) else None
 
 
 def _varlen_flash_attention(
@@ -69,23 +88,27 @@ def _varlen_flash_attention(
     cu_seqlens: torch.Tensor,
     max_seqlen: int,
     scaling: float | None,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
-    """One flash call over the packed row: ``[1, heads, T, d]`` in, ``[1, T, heads, d]`` out.
+    """One flash call over the packed row: ``[1, heads, T, d]`` in, ``[1, T, heads, d]`` out."""
+    found = _causal_varlen_flash()
+    assert found is not None
+    varlen, takes_enable_gqa = found
 
-    The flash kernel handles grouped-query attention (fewer key/value heads) itself.
-    """
-    varlen = _causal_varlen_flash()
-    assert varlen is not None
-    output = varlen(
-        query[0].transpose(0, 1),  # [T, heads, d]
-        key[0].transpose(0, 1),
-        value[0].transpose(0, 1),
-        cu_seqlens,
-        cu_seqlens,
-        max_seqlen,
-        max_seqlen,
-        scale=scaling,
-    )
+    def rows(tensor: torch.Tensor) -> torch.Tensor:  # [1, heads, T, d] -> contiguous [T, heads, d]
+        return tensor[0].transpose(0, 1).to(dtype).contiguous()
+
+    q, k, v = rows(query), rows(key), rows(value)
+    extra: dict[str, Any] = {}
+    groups = q.shape[1] // k.shape[1]
+    if groups > 1:
+        if takes_enable_gqa:
+            extra["enable_gqa"] = True
+        else:  # older torch: give every query head its own key/value head
+            k = k.repeat_interleave(groups, dim=1)
+            v = v.repeat_interleave(groups, dim=1)
+    output = varlen(q, k, v, cu_seqlens, cu_seqlens, max_seqlen, max_seqlen, scale=scaling,
+                    **extra)
     return output.unsqueeze(0)
 
 
@@ -113,10 +136,10 @@ def packed_sdpa_attention(
         )
     seq_len = query.shape[2]
     cu_seqlens = kwargs.get("cu_seq_lens_q")
+    flash_dtype = _flash_dtype(query, value)
     if (
         cu_seqlens is not None
-        and query.is_cuda
-        and query.dtype in (torch.bfloat16, torch.float16)
+        and flash_dtype is not None
         and dropout == 0.0
         and _causal_varlen_flash() is not None
     ):
@@ -124,7 +147,7 @@ def packed_sdpa_attention(
         if max_seqlen is None:
             max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
         output = _varlen_flash_attention(
-            query, key, value, cu_seqlens.to(torch.int32), int(max_seqlen), scaling
+            query, key, value, cu_seqlens.to(torch.int32), int(max_seqlen), scaling, flash_dtype
         )
         return output, None
     bounds = packed_seq_bounds

@@ -59,6 +59,9 @@ def test_info_shows_parameters(plugin_site: AddDist, capsys: pytest.CaptureFixtu
         (["train"], "No algorithm given"),
         (["train", "sft", "--config", "missing.yaml"], "missing.yaml does not exist"),
         (["train", "sft", "--backend", "nope"], "has no backend 'nope'"),
+        (["info"], "Missing argument 'algorithm'"),
+        (["list", "--jsn"], "No such option: --jsn"),
+        (["lsit"], "No such command 'lsit'"),
     ],
 )
 def test_user_errors_exit_2_with_one_paragraph(

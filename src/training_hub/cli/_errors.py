@@ -54,19 +54,28 @@ def call_reporting_errors(command: Callable[[], object], *, debug: bool) -> int:
 def run_reporting_errors(args: list[str], *, debug: bool) -> int:
     """Run the typer app on ``args`` (click's own errors exit with 2)."""
     import click
+    import typer
 
     from ._app import app
+
+    usage_errors: tuple[type[Exception], ...] = (click.ClickException,)
+    try:  # recent typer runs its own copy of click, with its own exception classes
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:
+        pass
+    else:
+        usage_errors += (TyperClickException,)
 
     def command() -> object:
         try:
             return app(args=args, prog_name="th", standalone_mode=False)
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, typer.Abort):
             print("Aborted.", file=sys.stderr)
             return 130
-        except click.exceptions.Exit as exc:
+        except (click.exceptions.Exit, typer.Exit) as exc:
             return int(exc.exit_code)
-        except click.ClickException as exc:
-            exc.show()
+        except usage_errors as exc:
+            exc.show()  # type: ignore[attr-defined]  # click's usage message, exit code 2
             return 2
 
     return call_reporting_errors(command, debug=debug)

@@ -38,6 +38,7 @@ __all__ = [
     "reproduce_command",
     "run_worker",
     "time_commands",
+    "with_bytecode",
     "write_result",
 ]
 
@@ -137,6 +138,16 @@ def child_env(threads: int | None = None, extra: Mapping[str, str] | None = None
     env["TOKENIZERS_PARALLELISM"] = "false"
     env.update(extra or {})
     return env
+
+
+def with_bytecode(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without ``PYTHONDONTWRITEBYTECODE``, so the untimed warm-up run of
+    :func:`time_commands` writes the .pyc files the timed runs read, as they are for
+    an installed package (pip compiles at install time). With the variable set in the
+    caller's shell, every timed run compiled training-hub's modules and the plugins'
+    from source while the references (typer, the standard library) came precompiled.
+    """
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def time_commands(

@@ -127,3 +127,15 @@ def test_interrupted_list_exits_130(
     assert capsys.readouterr() == ("", "Interrupted.\n")
     # typer turns Ctrl-C into a silent exit code 130 before it reaches th's reporting.
     assert run_reporting_errors(["list"], debug=False) == 130
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"]])
+def test_closed_pipe_exits_1_quietly_on_both_paths(args: list[str]) -> None:
+    results = []
+    for argv in ([str(TH), *args], [sys.executable, "-c", TYPER, *args]):
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # `th list | true`: nobody reads
+        err = process.stderr.read()
+        results.append((process.wait(timeout=60), err))
+    assert results[0] == results[1] == (1, b"")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,16 @@ def _configure_logging(debug: bool) -> None:
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+def _discard_stdout() -> None:
+    """Point stdout at os.devnull, so that the interpreter's last flush of a closed pipe
+    prints no second error (the recipe of Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (captured in tests): nothing is flushed at exit
+
+
 def call_reporting_errors(command: Callable[[], object], *, debug: bool) -> int:
     """Run ``command``; a returned int is the exit code, an exception becomes one
     paragraph on stderr (a traceback only with ``debug``) and its exit code."""
@@ -28,6 +39,10 @@ def call_reporting_errors(command: Callable[[], object], *, debug: bool) -> int:
     _configure_logging(debug)
     try:
         result = command()
+    except BrokenPipeError:
+        # The reader went away (`th list | head`): exit 1 without a message, as click does.
+        _discard_stdout()
+        return 1
     except TrainingHubError as exc:
         if debug:
             traceback.print_exc()

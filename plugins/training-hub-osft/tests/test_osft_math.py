@@ -9,6 +9,7 @@ from training_hub_osft.osft import (
     frozen_rank,
     frozen_subspace_drift,
     project_gradient,
+    project_gradient_rows_,
     restore_frozen_subspace_,
 )
 
@@ -86,3 +87,29 @@ def _restore_with_reduced(
         restore_frozen_subspace_(rows, u_rows, s, v, group=object())
     finally:
         osft_module.dist.all_reduce = original  # type: ignore[assignment]
+
+
+def test_gradient_projection_of_row_shards_matches_the_whole_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The FSDP2 path projects each rank's gradient rows after summing U_h^T G over ranks."""
+    import training_hub_osft.osft as osft_module
+
+    torch.manual_seed(3)
+    u, _, v = decompose(torch.randn(30, 20), rank=8)
+    grad = torch.randn(30, 20)
+    whole = grad.clone()
+    project_gradient_rows_(whole, u, v)
+    assert torch.allclose(whole, project_gradient(grad, u, v), atol=1e-5)
+
+    shards, u_shards = [grad[:15].clone(), grad[15:].clone()], [u[:15], u[15:]]
+    total = sum(us.T @ gs for us, gs in zip(u_shards, shards, strict=True))
+    for rows, u_rows in zip(shards, u_shards, strict=True):
+        other = total - u_rows.T @ rows  # the other rank's share of U_h^T G
+
+        def add_other(tensor: torch.Tensor, other: torch.Tensor = other, **_: object) -> None:
+            tensor += other
+
+        monkeypatch.setattr(osft_module.dist, "all_reduce", add_other)
+        project_gradient_rows_(rows, u_rows, v, group=object())
+    assert torch.allclose(torch.cat(shards), whole, atol=1e-5)

@@ -39,7 +39,12 @@ def base() -> Any:
     return LlamaForCausalLM(config)
 
 
-def train(model: Any, make_optimizer: Any, after_step: Any = None, steps: int = 15) -> list[float]:
+def train(
+    model: Any,
+    make_optimizer: Any,
+    adapter: OSFTAdapter | None = None,
+    steps: int = 15,
+) -> list[float]:
     torch.manual_seed(1)
     ids = torch.randint(0, 128, (4, 32))
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad])
@@ -47,10 +52,12 @@ def train(model: Any, make_optimizer: Any, after_step: Any = None, steps: int = 
     for _ in range(steps):
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
+        if adapter is not None:
+            adapter.before_optimizer_step(model)
         optimizer.step()
         optimizer.zero_grad()
-        if after_step is not None:
-            after_step(model)
+        if adapter is not None:
+            adapter.after_optimizer_step(model)
         losses.append(float(loss))
     return losses
 
@@ -69,7 +76,7 @@ def native_osft(base: Any, make_optimizer: Any) -> tuple[Any, list[float]]:
     adapter.prepare(model)
     for name, parameter in model.named_parameters():  # train what peft trains: the targets
         parameter.requires_grad_(name.removesuffix(".weight") in adapter.layers)
-    return model, train(model, make_optimizer, adapter.after_optimizer_step)
+    return model, train(model, make_optimizer, adapter)
 
 
 def drifts(base: Any, trained: Any) -> dict[str, float]:

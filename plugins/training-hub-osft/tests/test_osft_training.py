@@ -98,6 +98,31 @@ def test_frozen_subspace_is_unchanged_and_the_rest_trains(assets: Assets, osft_r
     assert osft_run.final_loss < 5.0
 
 
+def test_optimizer_only_ever_saw_the_trainable_part_of_the_gradient(
+    assets: Assets, osft_run: Any
+) -> None:
+    """The gradient is projected before AdamW: its first moment has no frozen component."""
+    base = weights(assets.model_path)
+    state = torch.load(Path(osft_run.last_checkpoint) / "training_state" / "optimizer.pt",
+                       weights_only=True)["state"]
+    from transformers import AutoModelForCausalLM
+
+    names = [name for name, _ in AutoModelForCausalLM.from_pretrained(
+        str(assets.model_path)).named_parameters()]
+    checked = 0
+    for index, name in enumerate(names):
+        if not targeted(name):
+            continue
+        moment = state[index]["exp_avg"].double()
+        u, _, vh = torch.linalg.svd(base[name].double(), full_matrices=False)
+        k = frozen_rank(moment.shape, RATIO)
+        scale = float(moment.norm())
+        assert float((u[:, :k].T @ moment).norm()) < 1e-4 * scale, name
+        assert float((moment @ vh[:k].T).norm()) < 1e-4 * scale, name
+        checked += 1
+    assert checked == 14
+
+
 def test_checkpoint_is_a_plain_model_with_the_training_models_logits(
     assets: Assets, osft_run: Any
 ) -> None:

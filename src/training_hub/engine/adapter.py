@@ -23,8 +23,9 @@ class ModelAdapter:
 
     The recipe calls the hooks in this order: :meth:`prepare` once after the
     model is loaded (before the distributed wrap), :meth:`load_checkpoint` when
-    resuming, :meth:`trainable_parameters` to build the optimizer,
-    :meth:`after_optimizer_step` after each step, and at each checkpoint
+    resuming, :meth:`trainable_parameters` to build the optimizer, then every step
+    :meth:`before_optimizer_step` (gradients complete) and
+    :meth:`after_optimizer_step`, and at each checkpoint
     :meth:`export_model` (or :meth:`export_state_dict` when the weights are
     sharded over processes) followed by :meth:`save_extra`.
     """
@@ -39,6 +40,11 @@ class ModelAdapter:
     def trainable_parameters(self, model: Any) -> Iterable[torch.nn.Parameter]:
         """Parameters the optimizer updates; others are frozen by the recipe."""
         return [p for p in model.parameters() if p.requires_grad]
+
+    def before_optimizer_step(self, model: Any) -> None:
+        """Called once per step when the gradients are complete: summed over the step's
+        micro-batches and processes (sharded under FSDP2) and unscaled, before gradient
+        clipping and the optimizer step (e.g. to project the gradients)."""
 
     def after_optimizer_step(self, model: Any) -> None:
         """Called after every optimizer step (e.g. to re-orthogonalise factors)."""

@@ -280,6 +280,7 @@ class _Run:
                 all_reduce_gradients(self.trainable, self.context)
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
+            self.adapter.before_optimizer_step(self.model)
             grad_norm = self.clip_gradients()
             # The step's one collective and one host sync: global loss, stop flag, grad norm.
             shared = torch.stack(

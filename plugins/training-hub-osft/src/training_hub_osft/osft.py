@@ -16,9 +16,11 @@ but the model keeps its ordinary dense ``nn.Linear`` weights, so:
 
 Two projections keep the constraint:
 
-1. **Gradient** (inside autograd, per micro-batch, in the compute dtype):
-   ``G <- (I - U_h U_h^T) G (I - V_h V_h^T)``. Clipping and AdamW's moments
-   then see only the trainable part of the gradient.
+1. **Gradient, once per step** (after the micro-batches are accumulated and
+   reduced, before clipping): ``G <- (I - U_h U_h^T) G (I - V_h V_h^T)``, so
+   clipping and AdamW's moments see only the trainable part of the gradient.
+   The projection is linear, so once per step equals once per micro-batch; it
+   may use TF32 on GPUs, because step 2 removes any leak exactly.
 2. **Weight, after each optimizer step** (fp32, exact): AdamW divides by its
    second moment element by element, which moves the update slightly out of
    the allowed set (and weight decay would shrink ``W_h``). We restore the
@@ -28,11 +30,10 @@ Two projections keep the constraint:
 
 Distributed: the bases ``U_h, S_h, V_h`` are non-persistent fp32 buffers,
 replicated on every rank (FSDP2 shards parameters, not buffers; the CPU
-process group broadcasts them from rank 0 with the parameters). The gradient
-projection runs inside the layer's autograd graph on the *unsharded*
-gradient, before FSDP2's reduce-scatter. The weight restoration works on each
-rank's row shard of the FSDP2 ``DTensor`` with one all-reduce of
-``U_h^T W`` (``k x in``) per matrix per step.
+process group broadcasts them from rank 0 with the parameters). Both
+projections work on each rank's row shard of the FSDP2 ``DTensor`` (gradient
+and weight) with one all-reduce of ``U_h^T G`` or ``U_h^T W`` (``k x in``) per
+matrix per step.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 from training_hub._errors import ParameterError, TrainingError
@@ -65,6 +65,7 @@ __all__ = [
     "frozen_subspace_drift",
     "install_osft",
     "project_gradient",
+    "project_gradient_rows_",
     "restore_frozen_subspace_",
 ]
 
@@ -116,11 +117,28 @@ def project_gradient(grad: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> to
     return left - (left @ v) @ v.T
 
 
+@torch.no_grad()
+def project_gradient_rows_(
+    grad_rows: torch.Tensor, u_rows: torch.Tensor, v: torch.Tensor, group: Any = None
+) -> None:
+    """:func:`project_gradient` in place, on a row shard of ``G`` and ``U_h`` (FSDP2).
+
+    With a shard, ``group`` is the shard group, over which ``U_h^T G`` is summed.
+    """
+    u_rows = u_rows.to(grad_rows.dtype)
+    v = v.to(grad_rows.dtype)
+    coefficients = u_rows.T @ grad_rows  # (k, in): this shard's part of U_h^T G
+    if group is not None:
+        dist.all_reduce(coefficients, op=dist.ReduceOp.SUM, group=group)
+    grad_rows.sub_(u_rows @ coefficients)
+    grad_rows.sub_((grad_rows @ v) @ v.T)
+
+
 @contextlib.contextmanager
-def _exact_fp32_matmul() -> Iterator[None]:
-    """TF32 would cost the restoration its exactness on GPUs that allow it."""
+def _fp32_matmul(tf32: bool) -> Iterator[None]:
+    """Set whether CUDA fp32 matmuls may use TF32, for the duration of the block."""
     previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
         yield
     finally:
@@ -165,20 +183,6 @@ def frozen_subspace_drift(
     return float(torch.maximum(rows, columns) / torch.linalg.vector_norm(s))
 
 
-class _ProjectGradient(torch.autograd.Function):
-    """Identity in the forward pass; projects the weight's gradient in the backward pass."""
-
-    @staticmethod
-    def forward(ctx: Any, weight: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(u, v)
-        return weight.view_as(weight)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        u, v = ctx.saved_tensors
-        return project_gradient(grad, u, v), None, None
-
-
 class OSFTLinear(nn.Linear):
     """An ``nn.Linear`` whose weight trains only outside its frozen top singular subspace.
 
@@ -196,33 +200,41 @@ class OSFTLinear(nn.Linear):
     def frozen_rank(self) -> int:
         return int(self.osft_s.numel())
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        weight = self.weight
-        if self.frozen_rank and weight.requires_grad and torch.is_grad_enabled():
-            weight = _ProjectGradient.apply(weight, self.osft_u, self.osft_v)  # type: ignore[no-untyped-call]
-        return F.linear(input, weight, self.bias)
+    def _rows(self, tensor: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """This rank's rows of ``tensor`` (the weight or its gradient), of ``U_h``, and
+        the shard group (``None`` when the weight is not sharded)."""
+        if not hasattr(tensor, "to_local"):
+            return tensor, self.osft_u, None
+        from torch.distributed.tensor import Shard  # FSDP2 DTensor: rows sharded over the mesh
+
+        if tuple(tensor.placements) != (Shard(0),):
+            raise TrainingError(
+                f"OSFT expects weights sharded by rows (Shard(0)), got "
+                f"{tensor.placements}; use the engine's FSDP2 setup."
+            )
+        group = tensor.device_mesh.get_group()
+        local = tensor.to_local()
+        chunk = -(-tensor.shape[0] // dist.get_world_size(group))
+        start = min(dist.get_rank(group) * chunk, tensor.shape[0])
+        return local, self.osft_u[start : start + local.shape[0]], group
+
+    def project_gradient_(self) -> None:
+        """Remove the frozen directions from the weight's (possibly sharded) gradient."""
+        grad = self.weight.grad
+        if not self.frozen_rank or grad is None:
+            return
+        grad_rows, u_rows, group = self._rows(grad)
+        project_gradient_rows_(grad_rows, u_rows, self.osft_v, group)
 
     def restore_frozen_subspace_(self) -> None:
         """Re-impose the exact constraint on the (possibly FSDP2-sharded) weight."""
         if not self.frozen_rank:
             return
         weight: Any = self.weight
-        if hasattr(weight, "to_local"):  # FSDP2 DTensor: rows are sharded over the mesh
-            from torch.distributed.tensor import Shard
-
-            if tuple(weight.placements) != (Shard(0),):
-                raise TrainingError(
-                    f"OSFT expects weights sharded by rows (Shard(0)), got "
-                    f"{weight.placements}; use the engine's FSDP2 setup."
-                )
-            group = weight.device_mesh.get_group()
-            local = weight.to_local()
-            chunk = -(-weight.shape[0] // dist.get_world_size(group))
-            start = min(dist.get_rank(group) * chunk, weight.shape[0])
-            u_rows = self.osft_u[start : start + local.shape[0]]
-            restore_frozen_subspace_(local, u_rows, self.osft_s, self.osft_v, group)
-        else:
-            restore_frozen_subspace_(weight.data, self.osft_u, self.osft_s, self.osft_v)
+        weight_rows, u_rows, group = self._rows(
+            weight if hasattr(weight, "to_local") else weight.data
+        )
+        restore_frozen_subspace_(weight_rows, u_rows, self.osft_s, self.osft_v, group)
 
     def drift(self) -> float:
         """:func:`frozen_subspace_drift` of this (unsharded) layer."""
@@ -313,8 +325,13 @@ class OSFTAdapter(ModelAdapter):
         self.layers = install_osft(model, self.unfreeze_rank_ratio, self.target_patterns)
         return model
 
+    def before_optimizer_step(self, model: Any) -> None:
+        with _fp32_matmul(tf32=True):
+            for layer in self.layers.values():
+                layer.project_gradient_()
+
     def after_optimizer_step(self, model: Any) -> None:
-        with _exact_fp32_matmul():
+        with _fp32_matmul(tf32=False):
             for layer in self.layers.values():
                 layer.restore_frozen_subspace_()
 

@@ -59,7 +59,7 @@ WARMUP_STEPS = 3
 LEARNING_RATE = 1e-4
 UNFREEZE_RANK_RATIO = 0.25
 #: TRL configurations tried; the fastest is the reference.
-TRL_CONFIGS = {"padding-free": {"padding_free": True}, "padded": {"padding_free": False}}
+TRL_CONFIGS = {"padded": {"padding_free": False}, "padding-free": {"padding_free": True}}
 #: Dense bf16 peak (TFLOP/s) of known cards, for a second MFU figure.
 NOMINAL_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
@@ -156,12 +156,90 @@ def main() -> None:
     env = child_env()
     runs: dict[str, TrainRun | None] = {}
     failures: dict[str, str] = {}
+
+    def report() -> None:
+        """Write the result file from the runs so far (after every run, so that a run
+        cut off by a time limit keeps what was measured)."""
+        flops_per_token = float(train_flops(lengths, shape) / lengths.sum())
+        throughput = {name: steady_throughput(run, WARMUP_STEPS)[0]
+                      for name, run in runs.items() if run is not None}
+        trl_names = [name for name in throughput if name.startswith("trl")]
+        best_trl = max(trl_names, key=lambda name: throughput[name]) if trl_names else None
+        nominal = next((v for k, v in NOMINAL_BF16_TFLOPS.items() if k in device_name), None)
+
+        def mfu(tokens_per_second: float, peak_tflops: float) -> float:
+            return tokens_per_second * flops_per_token / (peak_tflops * 1e12) * 100
+
+        def gpu_mb(name: str) -> float | None:
+            run = runs.get(name)
+            return run.extra.get("peak_gpu_mb") if run is not None else None
+
+        native_tps = throughput.get("native")
+        trl_tps = throughput.get(best_trl) if best_trl else None
+        ratio = native_tps / trl_tps if native_tps and trl_tps else None
+        rows = [
+            Row("native sft throughput (bf16, ~1.1B Llama, seq <= 4096)", native_tps, "tokens/s",
+                f"TRL SFTTrainer, best configuration ({best_trl or 'failed'})", trl_tps, ratio,
+                ">= 1.3x TRL", ratio >= 1.3 if ratio else None,
+                note="; ".join(f"{n}: {t:.0f} tokens/s" for n, t in throughput.items())),
+        ]
+        if native_tps:
+            native_mfu = mfu(native_tps, mm_tflops)
+            rows.append(Row(
+                "native sft model FLOPs utilisation", native_mfu, "%",
+                "bf16 torch.mm rate, this run", mm_tflops, None, ">= 45%", native_mfu >= 45,
+                note=(f"{mfu(native_tps, nominal):.1f}% of the nominal {nominal:.0f} TFLOP/s; "
+                      if nominal else "")
+                + (f"TRL ({best_trl}): {mfu(trl_tps, mm_tflops):.1f}% of the mm rate" if trl_tps
+                   else ""),
+                reference_unit="TFLOP/s"))
+        native_mb, trl_mb = gpu_mb("native"), gpu_mb(best_trl) if best_trl else None
+        rows.append(Row(
+            "native sft peak GPU memory", native_mb, "MiB", f"TRL peak GPU memory ({best_trl})",
+            trl_mb, native_mb / trl_mb if native_mb and trl_mb else None, "<= 1x TRL",
+            native_mb <= trl_mb if native_mb and trl_mb else None))
+        if runs.get("native") and runs.get("osft"):
+            native_run, osft_run = runs["native"], runs["osft"]
+            assert native_run is not None and osft_run is not None
+            step_ratio = _step_seconds(osft_run) / _step_seconds(native_run)
+            osft_mb = gpu_mb("osft")
+            rows += [
+                Row("OSFT step time (GPU)", _step_seconds(osft_run), "s", "SFT step time",
+                    _step_seconds(native_run), step_ratio, "<= 1.3x", step_ratio <= 1.3),
+                Row("OSFT peak GPU memory", osft_mb, "MiB", "SFT peak GPU memory", native_mb,
+                    osft_mb / native_mb if osft_mb and native_mb else None, "<= 1.5x",
+                    osft_mb / native_mb <= 1.5 if osft_mb and native_mb else None),
+            ]
+        notes = [
+            f"{device_name}; {shape.parameters / 1e9:.2f}B parameters; {steps} steps of "
+            f"{BATCH_SIZE} samples ({int(lengths.min())}..{int(lengths.max())} tokens, "
+            f"{int(lengths.sum())} in all); {flops_per_token / 1e9:.2f} GFLOP per token; "
+            f"throughput over steps {WARMUP_STEPS + 1}..{steps}.",
+            "Native engine: packed micro-batches of up to "
+            f"{4 * SEQ_LEN} tokens, bf16 autocast on fp32 weights, "
+            f"attention {'flash-attn' if _has('flash_attn') else 'torch varlen flash'}, "
+            f"loss {'Liger fused' if _has('liger_kernel') else 'chunked, on loss tokens only'}.",
+            f"TRL attention: {'flash_attention_2' if _has('flash_attn') else 'sdpa'}.",
+        ]
+        notes += [f"{name} failed: {message}" for name, message in failures.items()]
+        write_result(Result(
+            name="gpu_sft", title="4. SFT and OSFT on GPU",
+            command=reproduce_command("gpu_sft", args.quick), rows=rows, notes=notes,
+            quick=args.quick,
+            details={"device": device_name, "mm_tflops": mm_tflops,
+                     "flops_per_token": flops_per_token, "throughput": throughput,
+                     "step_seconds": {n: _step_seconds(r) for n, r in runs.items() if r},
+                     "peak_gpu_mb": {n: r.extra.get("peak_gpu_mb") for n, r in runs.items() if r},
+                     "losses": {n: r.losses for n, r in runs.items() if r}, "failures": failures},
+        ))
+
     worker = str(BENCH_DIR / "workers")
     with tempfile.TemporaryDirectory(prefix="th-bench-gpu-") as tmp:
         work = Path(tmp)
         model = _build_model(work / "model")
         data = work / "train.jsonl"
         lengths = _write_data(data, steps * BATCH_SIZE, vocab_limit=3900)
+        shape = model_shape(model)
         progress("model and data written")
         native = {
             "model_path": str(model), "data_path": str(data), "ckpt_output_dir": str(work / "n"),
@@ -174,10 +252,12 @@ def main() -> None:
         }
         runs["native"] = _attempt("native", [sys.executable, f"{worker}/native_sft.py",
                                              json.dumps({"params": native})], env, failures, 150)
+        report()
         osft = {"algorithm": "osft", "params": {**native, "ckpt_output_dir": str(work / "o"),
                                                 "unfreeze_rank_ratio": UNFREEZE_RANK_RATIO}}
         runs["osft"] = _attempt("osft", [sys.executable, f"{worker}/native_sft.py",
                                          json.dumps(osft)], env, failures, 150)
+        report()
         for name, config in TRL_CONFIGS.items():
             spec = {"model_path": str(model), "data_path": str(data), "threads": 8,
                     "output_dir": str(work / f"t-{name}"), "batch_size": 4,
@@ -185,79 +265,7 @@ def main() -> None:
                     "learning_rate": LEARNING_RATE, "seed": 42, **config}
             runs[f"trl {name}"] = _attempt(f"trl-{name}", [sys.executable, f"{worker}/trl_sft.py",
                                                            json.dumps(spec)], env, failures, 150)
-        shape = model_shape(model)
-    flops_per_token = float(train_flops(lengths, shape) / lengths.sum())
-    throughput = {name: steady_throughput(run, WARMUP_STEPS)[0]
-                  for name, run in runs.items() if run is not None}
-    trl_names = [name for name in throughput if name.startswith("trl")]
-    best_trl = max(trl_names, key=lambda name: throughput[name]) if trl_names else None
-    nominal = next((v for k, v in NOMINAL_BF16_TFLOPS.items() if k in device_name), None)
-
-    def mfu(tokens_per_second: float, peak_tflops: float) -> float:
-        return tokens_per_second * flops_per_token / (peak_tflops * 1e12) * 100
-
-    def gpu_mb(name: str) -> float | None:
-        run = runs.get(name)
-        return run.extra.get("peak_gpu_mb") if run is not None else None
-
-    native_tps = throughput.get("native")
-    trl_tps = throughput.get(best_trl) if best_trl else None
-    ratio = native_tps / trl_tps if native_tps and trl_tps else None
-    rows = [
-        Row("native sft throughput (bf16, ~1.1B Llama, seq <= 4096)", native_tps, "tokens/s",
-            f"TRL SFTTrainer, best configuration ({best_trl or 'failed'})", trl_tps, ratio,
-            ">= 1.3x TRL", ratio >= 1.3 if ratio else None,
-            note="; ".join(f"{n}: {t:.0f} tokens/s" for n, t in throughput.items())),
-    ]
-    if native_tps:
-        native_mfu = mfu(native_tps, mm_tflops)
-        rows.append(Row(
-            "native sft model FLOPs utilisation", native_mfu, "%",
-            "bf16 torch.mm rate, this run", mm_tflops, None, ">= 45%", native_mfu >= 45,
-            note=(f"{mfu(native_tps, nominal):.1f}% of the nominal {nominal:.0f} TFLOP/s; "
-                  if nominal else "")
-            + (f"TRL ({best_trl}): {mfu(trl_tps, mm_tflops):.1f}% of the mm rate" if trl_tps
-               else ""),
-            reference_unit="TFLOP/s"))
-    native_mb, trl_mb = gpu_mb("native"), gpu_mb(best_trl) if best_trl else None
-    rows.append(Row(
-        "native sft peak GPU memory", native_mb, "MiB", f"TRL peak GPU memory ({best_trl})",
-        trl_mb, native_mb / trl_mb if native_mb and trl_mb else None, "<= 1x TRL",
-        native_mb <= trl_mb if native_mb and trl_mb else None))
-    if runs.get("native") and runs.get("osft"):
-        native_run, osft_run = runs["native"], runs["osft"]
-        assert native_run is not None and osft_run is not None
-        step_ratio = _step_seconds(osft_run) / _step_seconds(native_run)
-        osft_mb = gpu_mb("osft")
-        rows += [
-            Row("OSFT step time (GPU)", _step_seconds(osft_run), "s", "SFT step time",
-                _step_seconds(native_run), step_ratio, "<= 1.3x", step_ratio <= 1.3),
-            Row("OSFT peak GPU memory", osft_mb, "MiB", "SFT peak GPU memory", native_mb,
-                osft_mb / native_mb if osft_mb and native_mb else None, "<= 1.5x",
-                osft_mb / native_mb <= 1.5 if osft_mb and native_mb else None),
-        ]
-    notes = [
-        f"{device_name}; {shape.parameters / 1e9:.2f}B parameters; {steps} steps of "
-        f"{BATCH_SIZE} samples ({int(lengths.min())}..{int(lengths.max())} tokens, "
-        f"{int(lengths.sum())} in all); {flops_per_token / 1e9:.2f} GFLOP per token; "
-        f"throughput over steps {WARMUP_STEPS + 1}..{steps}.",
-        "Native engine: packed micro-batches of up to "
-        f"{4 * SEQ_LEN} tokens, bf16 autocast on fp32 weights, "
-        f"attention {'flash-attn' if _has('flash_attn') else 'torch varlen flash'}, "
-        f"loss {'Liger fused' if _has('liger_kernel') else 'chunked, on loss tokens only'}.",
-        f"TRL attention: {'flash_attention_2' if _has('flash_attn') else 'sdpa'}.",
-    ]
-    notes += [f"{name} failed: {message}" for name, message in failures.items()]
-    write_result(Result(
-        name="gpu_sft", title="4. SFT and OSFT on GPU",
-        command=reproduce_command("gpu_sft", args.quick), rows=rows, notes=notes,
-        quick=args.quick,
-        details={"device": device_name, "mm_tflops": mm_tflops,
-                 "flops_per_token": flops_per_token, "throughput": throughput,
-                 "step_seconds": {n: _step_seconds(r) for n, r in runs.items() if r},
-                 "peak_gpu_mb": {n: r.extra.get("peak_gpu_mb") for n, r in runs.items() if r},
-                 "losses": {n: r.losses for n, r in runs.items() if r}, "failures": failures},
-    ))
+            report()
 
 
 def _has(module: str) -> bool:

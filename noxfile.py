@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs plugins slow bench``.
+"""Developer sessions: ``nox -s tests lint typecheck docs plugins slow gpu bench``.
 
 Every session installs torch from constraints.txt (the CPU build) so that no
 multi-GB CUDA build is pulled, and installs the core and the plugins from
@@ -62,6 +62,18 @@ def plugins(session: nox.Session) -> None:
         session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", *local, "-e",
                     str(plugin), external=True)
         session.run(str(venv / "bin" / "pytest"), "-q", str(plugin / "tests"), external=True)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """The GPU tests (they skip without CUDA), on a machine with a CUDA GPU.
+
+    torch is not pinned to the CPU build here, so pip installs its default CUDA build.
+    """
+    editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
+    session.install("-e", ".[engine,dev]", *editable, "liger-kernel")
+    session.run("pytest", "-q", "-m", "gpu", "-rs", "tests",
+                *[str(p / "tests") for p in PLUGINS], *session.posargs)
 
 
 @nox.session

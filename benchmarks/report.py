@@ -16,7 +16,8 @@ __all__ = ["DOC_PATH", "render", "write_report"]
 
 DOC_PATH = ROOT / "docs" / "benchmarks.md"
 FINDINGS = BENCH_DIR / "findings.md"
-ORDER = ("startup", "discovery", "cpu_sft", "gpu_sft", "osft_cost", "data_pipeline", "profile")
+ORDER = ("startup", "discovery", "cpu_sft", "gpu_sft", "gpu_osft", "osft_cost", "data_pipeline",
+         "profile")
 
 _INTRO = """\
 # Benchmarks
@@ -59,10 +60,11 @@ def _ref_unit(row: dict[str, Any]) -> str:
     return str(row["unit"] if unit is None else unit)
 
 
-def _environment_line(env: dict[str, Any]) -> str:
+def _environment_line(env: dict[str, Any], gpu: str | None = None) -> str:
     load = env.get("load_average_1_5_15m")
+    device = f"{gpu} with host CPU " if gpu else ""
     return (
-        f"Device: {env['cpu']} ({env['cpu_count']} cores) · Python {env['python']} · "
+        f"Device: {device}{env['cpu']} ({env['cpu_count']} cores) · Python {env['python']} · "
         f"torch {env['torch']} · transformers {env['transformers']} · trl {env['trl']} · "
         f"training-hub {env['training_hub']} · {env['date']}"
         + (f" · load average at the end (1/5/15 min): {load}" if load else "")
@@ -88,7 +90,8 @@ def _section(result: dict[str, Any]) -> list[str]:
     if result["notes"]:
         lines.append("")
     mode = " (quick mode)" if result.get("quick") else ""
-    lines += [_environment_line(result["environment"]) + mode, "",
+    gpu = result.get("details", {}).get("device")
+    lines += [_environment_line(result["environment"], gpu) + mode, "",
               f"Reproduce: `{result['command']}`", ""]
     if result["name"] == "profile":
         lines += _profile_table(result)

@@ -268,6 +268,9 @@ def test_fuzzed_junk_flag_values_exit_2_naming_the_parameter(
     capsys: pytest.CaptureFixture[str], flag: str, junk: str,
 ) -> None:
     assume(junk not in _LITERAL_FLAGS.get(flag, ()))
+    # Junk that spells th train's own options (-b/--backend, -c/--config, -h/--help, or any
+    # --long) is parsed as that option by click, which reports (or serves) it itself.
+    assume(not junk.startswith(("-b", "-c", "-h", "--")))
     folder = tmp_path_factory.mktemp("flags")
     # The junk comes last: a repeated flag is an error of its own, so drop the earlier one.
     base = _dry_run_args(assets, folder)

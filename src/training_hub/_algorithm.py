@@ -23,6 +23,10 @@ class Backend(ABC):
 
     #: Requirements (PEP 508) this backend needs at run time, checked without importing.
     requires: ClassVar[tuple[str, ...]] = ()
+    #: True when the backend trains on CUDA GPUs only: ``th list`` shows it and
+    #: ``th doctor`` reports it on a machine without one (its ``check_params`` should
+    #: refuse there too, e.g. with :func:`training_hub.backend_limits.require_cuda`).
+    requires_cuda: ClassVar[bool] = False
 
     @abstractmethod
     def execute_training(self, algorithm_params: dict[str, Any]) -> Any:

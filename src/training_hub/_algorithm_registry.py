@@ -57,6 +57,7 @@ class BackendEntry:
     origin: Origin
     requires: tuple[str, ...] = ()
     description: str | None = None
+    declared_requires_cuda: bool = False
 
     def load(self) -> type[Backend]:
         problem = self.problem()
@@ -73,6 +74,12 @@ class BackendEntry:
     def all_requirements(self) -> tuple[str, ...]:
         declared = getattr(self.target, "requires", ()) if isinstance(self.target, type) else ()
         return tuple(dict.fromkeys((*self.requires, *declared)))
+
+    @property
+    def requires_cuda(self) -> bool:
+        """Declared at registration, or by the loaded class's ``requires_cuda``."""
+        declared = isinstance(self.target, type) and getattr(self.target, "requires_cuda", False)
+        return self.declared_requires_cuda or bool(declared)
 
     def problem(self) -> str | None:
         """Why this backend cannot run (missing or too old library), else None."""
@@ -362,6 +369,7 @@ class AlgorithmRegistry:
                         algo, backend, target, reg.origin,
                         tuple(reg.options.get("requires", ())),
                         reg.options.get("description"),
+                        bool(reg.options.get("requires_cuda", False)),
                     )
                 )
             else:

@@ -44,6 +44,7 @@ def inventory() -> dict[str, Any]:
                     "status": "unavailable" if problem else "ok",
                     "problem": problem,
                     "requires": list(backend.all_requirements()),
+                    "requires_cuda": backend.requires_cuda,
                     "provided_by": backend.origin.to_dict(),
                     "description": backend.description,
                 }

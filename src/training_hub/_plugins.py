@@ -232,21 +232,31 @@ class PluginLoader:
     def _collect_and_commit(self, plugin: object, origin: Origin) -> None:
         collected: list[Registration] = []
 
-        def collector(kind: str, arity: int) -> Callable[..., None]:
+        def collector(kind: str, arity: int, allowed: frozenset[str]) -> Callable[..., None]:
             def register(*args: Any, **options: Any) -> None:
                 if len(args) != arity:
                     raise TypeError(
                         f"register() for {kind}s takes {arity} positional arguments, "
                         f"got {len(args)}"
                     )
+                unknown = sorted(set(options) - allowed)
+                if unknown:
+                    raise TypeError(
+                        f"register() for {kind}s got unknown keyword(s) {', '.join(unknown)}; "
+                        f"it takes {', '.join(sorted(allowed)) or 'none'}"
+                    )
                 collected.append(Registration(kind, args, options, origin))
 
             return register
 
         callbacks = {
-            "register_algorithms": collector("algorithm", 2),
-            "register_backends": collector("backend", 3),
-            "register_components": collector("component", 3),
+            "register_algorithms": collector(
+                "algorithm", 2, frozenset({"default_backend", "description"})
+            ),
+            "register_backends": collector(
+                "backend", 3, frozenset({"requires", "requires_cuda", "description"})
+            ),
+            "register_components": collector("component", 3, frozenset()),
         }
         for hook_name in _REGISTRATION_HOOKS:
             for impl in self._own_hookimpls(plugin, hook_name):

@@ -45,6 +45,7 @@ class RegisterBackend(Protocol):
         backend: type[Any] | str,
         *,
         requires: list[str] | tuple[str, ...] = (),
+        requires_cuda: bool = False,
         description: str | None = None,
     ) -> None: ...
 
@@ -61,7 +62,8 @@ def register_algorithms(register: RegisterAlgorithm) -> None:
 @hookspec
 def register_backends(register: RegisterBackend) -> None:
     """Register backends: ``register(algorithm, backend, BackendClass or "pkg.mod:Class",
-    requires=["lib>=1.0"])``; any algorithm, also one of another distribution."""
+    requires=["lib>=1.0"], requires_cuda=False, description="...")``; any algorithm, also
+    one of another distribution."""
 
 
 @hookspec

@@ -198,3 +198,69 @@ def test_typer_runner_list_and_info(plugin_site: AddDist) -> None:
     assert info.exit_code == 0 and "--learning-rate" in info.stdout
     help_text = runner.invoke(app, ["--help"])
     assert help_text.exit_code == 0 and "new-plugin" in help_text.stdout
+
+
+_CUDA_ONLY_PLUGIN = PLUGIN_HEADER + """
+class Solo(Algorithm):
+    description = "needs a GPU backend"
+
+class GpuBackend(Backend):
+    def execute_training(self, p): return p
+
+class PlainBackend(Backend):
+    def execute_training(self, p): return p
+
+@hookimpl
+def register_algorithms(register):
+    register("gpuonly", Solo, default_backend="gpu")
+    register("mixed", Solo, default_backend="plain")
+
+@hookimpl
+def register_backends(register):
+    register("gpuonly", "gpu", "gpuplug:GpuBackend", requires_cuda=True)
+    register("mixed", "plain", PlainBackend)
+    register("mixed", "gpu", GpuBackend, requires_cuda=True)
+"""
+
+
+def test_cuda_only_backends_are_shown_and_doctor_reports_them(
+    plugin_site: AddDist, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    plugin_site("gpu-dist", "0.1", entry_points={"gpuonly": "gpuplug", "mixed": "gpuplug"},
+                modules={"gpuplug.py": _CUDA_ONLY_PLUGIN})
+    assert main(["list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    flags = {(a["name"], b["name"]): b["requires_cuda"]
+             for a in data["algorithms"] for b in a["backends"]}
+    # Declared at registration (the import string is not imported by th list).
+    assert flags[("gpuonly", "gpu")] is True
+    assert flags[("mixed", "gpu")] is True and flags[("mixed", "plain")] is False
+    assert flags[("sft", "native")] is False
+    assert main(["list"]) == 0
+    assert "ok (CUDA GPUs only)" in capsys.readouterr().out
+
+    code = main(["doctor"])
+    out = capsys.readouterr().out
+    if torch.cuda.is_available():  # pragma: no cover - this project's CI has no GPU
+        assert code == 0 and "CUDA GPUs only" not in out
+        return
+    assert "mixed/gpu trains on CUDA GPUs only; this machine has none" in out
+    assert "no backend of 'gpuonly' can run here: gpu: trains on CUDA GPUs only" in out
+    assert "no backend of 'mixed'" not in out
+    assert code == 1
+
+
+def test_unknown_register_keyword_breaks_the_plugin_with_its_name(
+    plugin_site: AddDist, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _CUDA_ONLY_PLUGIN.replace("requires_cuda=True)\n    register(\"mixed\", \"plain\"",
+                                       "require_cuda=True)\n    register(\"mixed\", \"plain\"")
+    plugin_site("typo-dist", "0.1", entry_points={"gpuonly": "typoplug"},
+                modules={"typoplug.py": source})
+    assert main(["list", "--json"]) == 0
+    broken = json.loads(capsys.readouterr().out)["broken"]
+    assert len(broken) == 1 and broken[0]["distribution"] == "typo-dist"
+    assert "unknown keyword(s) require_cuda" in broken[0]["message"]
+    assert "requires, requires_cuda" in broken[0]["message"]

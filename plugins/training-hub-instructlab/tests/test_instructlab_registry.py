@@ -19,6 +19,7 @@ def test_registered_for_sft_under_its_class_name() -> None:
     entry = AlgorithmRegistry.backend_entry("sft", "instructlab-training")
     assert entry.target_name == "training_hub_instructlab.backend:InstructLabTrainingSFTBackend"
     assert REQUIREMENT in entry.all_requirements()
+    assert entry.requires_cuda  # declared at registration, before any import
 
 
 def _th_list_json(env_path: Path) -> dict:

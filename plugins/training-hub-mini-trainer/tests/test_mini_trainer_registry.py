@@ -22,6 +22,7 @@ def test_registered_for_osft_under_its_class_name() -> None:
     entry = AlgorithmRegistry.backend_entry("osft", "mini-trainer")
     assert entry.target_name == "training_hub_mini_trainer.backend:MiniTrainerOSFTBackend"
     assert REQUIREMENT in entry.all_requirements()
+    assert entry.requires_cuda  # declared at registration, before any import
 
 
 def test_th_list_shows_unavailable_with_the_pip_command_when_library_too_old(

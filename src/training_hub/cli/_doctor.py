@@ -29,6 +29,7 @@ def run_doctor() -> int:
     console.print(f"training-hub {__version__}")
     console.print(f"python {platform.python_version()} ({sys.executable}) on {platform.platform()}")
     torch_version = _version("torch")
+    cuda = False
     if torch_version is None:
         console.print("torch: not installed (the native engine needs it: "
                       "pip install 'training-hub[engine]')")
@@ -64,12 +65,29 @@ def run_doctor() -> int:
         problems.append(broken["message"])
     for conflict in data["conflicts"]:
         problems.append(f"conflict: {conflict['message']}")
+    notes: list[str] = []
     for algo in data["algorithms"]:
         if algo["status"] != "ok":
             problems.append(algo["error"])
-        elif algo["backends"] and all(b["status"] != "ok" for b in algo["backends"]):
-            problems.append(f"no backend of '{algo['name']}' can run: "
-                            + "; ".join(b["problem"] for b in algo["backends"]))
+            continue
+        runnable = []
+        reasons = []
+        for backend in algo["backends"]:
+            if backend["status"] != "ok":
+                reasons.append(f"{backend['name']}: {backend['problem']}")
+            elif backend.get("requires_cuda") and not cuda:
+                reasons.append(f"{backend['name']}: trains on CUDA GPUs only, none here")
+                notes.append(f"{algo['name']}/{backend['name']} trains on CUDA GPUs only; "
+                             "this machine has none")
+            else:
+                runnable.append(backend["name"])
+        if algo["backends"] and not runnable:
+            problems.append(f"no backend of '{algo['name']}' can run here: "
+                            + "; ".join(reasons))
+    if notes:
+        console.print("\nnotes:")
+        for note in notes:
+            console.print(f"  - {note}", soft_wrap=True)
     if problems:
         console.print("\n[red]problems found:[/red]")
         for problem in problems:

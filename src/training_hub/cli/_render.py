@@ -37,6 +37,8 @@ def _inventory_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         for backend in algo["backends"]:
             name = backend["name"] + (" (default)" if backend["default"] else "")
             status = "ok" if backend["status"] == "ok" else f"unavailable: {backend['problem']}"
+            if backend.get("requires_cuda"):
+                status += " (CUDA GPUs only)"
             rows.append(("", name, _provider(backend["provided_by"]), status))
     return rows
 

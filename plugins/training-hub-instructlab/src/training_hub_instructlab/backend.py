@@ -69,6 +69,7 @@ class InstructLabTrainingSFTBackend(Backend):
     """sft on instructlab-training (FSDP or DeepSpeed through torchrun, CUDA only)."""
 
     requires: ClassVar[tuple[str, ...]] = (REQUIREMENT,)
+    requires_cuda: ClassVar[bool] = True
 
     def check_params(self, params: Params) -> None:
         if not isinstance(params, TrainingParams):

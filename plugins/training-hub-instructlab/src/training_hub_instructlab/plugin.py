@@ -23,6 +23,7 @@ def register_backends(register):  # type: ignore[no-untyped-def]
         "instructlab-training",
         "training_hub_instructlab.backend:InstructLabTrainingSFTBackend",
         requires=[REQUIREMENT],
+        requires_cuda=True,
         description="InstructLab's training library: FSDP/DeepSpeed via torchrun; "
         "CUDA GPUs only.",
     )

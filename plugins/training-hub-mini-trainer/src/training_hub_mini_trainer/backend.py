@@ -61,6 +61,7 @@ class MiniTrainerOSFTBackend(Backend):
     """osft on mini-trainer (FSDP2 through torchrun, CUDA only, pre-tokenized data)."""
 
     requires: ClassVar[tuple[str, ...]] = (REQUIREMENT,)
+    requires_cuda: ClassVar[bool] = True
 
     def check_params(self, params: Params) -> None:
         if not isinstance(params, TrainingParams):

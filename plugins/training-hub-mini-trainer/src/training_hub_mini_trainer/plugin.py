@@ -23,6 +23,7 @@ def register_backends(register):  # type: ignore[no-untyped-def]
         "mini-trainer",
         "training_hub_mini_trainer.backend:MiniTrainerOSFTBackend",
         requires=[REQUIREMENT],
+        requires_cuda=True,
         description="Red Hat AI Innovation's mini-trainer: OSFT with FSDP2 via torchrun; "
         "pre-tokenized data; CUDA GPUs only.",
     )

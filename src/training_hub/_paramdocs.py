@@ -19,16 +19,25 @@ def _cell(text: str) -> str:
 
 
 def params_markdown(schema: type[Params], *, inherited: type[Params] | None = None) -> str:
-    """A markdown table of ``schema``; fields of ``inherited`` are summarised in one line."""
-    own = [p for p in describe_params(schema)
-           if inherited is None or p.name not in inherited.model_fields]
+    """A markdown table of ``schema``; fields of ``inherited`` are summarised in one line
+    (those whose default ``schema`` changes are listed)."""
+
+    def listed(name: str) -> bool:
+        if inherited is None or name not in inherited.model_fields:
+            return True
+        parent, field = inherited.model_fields[name], schema.model_fields[name]
+        return bool(parent.get_default(call_default_factory=True)
+                    != field.get_default(call_default_factory=True))
+
+    own = [p for p in describe_params(schema) if listed(p.name)]
     lines = ["| parameter (flag) | type | default | what it does |", "|---|---|---|---|"]
     for p in own:
         default = "**required**" if p.required else f"`{p.default!r}`"
         lines.append(f"| `{p.name}` (`--{p.name.replace('_', '-')}`) | `{_cell(p.type_name)}` "
                      f"| {default} | {_cell(p.help)} |")
     if inherited is not None:
-        lines.append(f"\nPlus every parameter of `{inherited.__name__}` (the sft table above).")
+        lines.append(f"\nPlus every other parameter of `{inherited.__name__}` (the sft table "
+                     "above).")
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,19 @@ class Params(BaseModel):
         """Plain ``dict`` of every parameter, defaults included."""
         return self.model_dump()
 
+    @classmethod
+    def field_with_default(cls, name: str, default: Any) -> Any:
+        """Field ``name`` of this schema with another default, to declare in a subclass.
+
+        Its constraints and description come along, so they are not written twice::
+
+            class LoRAParams(TrainingParams):
+                learning_rate: float = TrainingParams.field_with_default("learning_rate", 2e-4)
+        """
+        from pydantic.fields import FieldInfo
+
+        return FieldInfo.merge_field_infos(cls.model_fields[name], default=default)
+
 
 class ParamInfo(typing.NamedTuple):
     """What ``th info`` and the docs show of one parameter."""

@@ -109,3 +109,25 @@ def test_fuzzed_flags_give_parameter_errors(args: list[str]) -> None:
         validate_params(TrainingParams, {**REQUIRED, **values})
     except ParameterError:
         pass
+
+
+def test_field_with_default_changes_only_the_default() -> None:
+    from pydantic import ValidationError
+
+    from training_hub._paramdocs import params_markdown
+    from training_hub.training_params import TrainingParams
+
+    class FastParams(TrainingParams):
+        learning_rate: float = TrainingParams.field_with_default("learning_rate", 3e-4)
+
+    parent, child = TrainingParams.model_fields["learning_rate"], FastParams.model_fields[
+        "learning_rate"]
+    assert child.default == 3e-4 and parent.default == 2e-5
+    assert child.description == parent.description and child.metadata == parent.metadata
+    values = {"model_path": "m", "data_path": "d", "ckpt_output_dir": "o"}
+    assert FastParams(**values).learning_rate == 3e-4
+    with pytest.raises(ValidationError):
+        FastParams(**values, learning_rate=0)  # the parent's gt=0 still holds
+    table = params_markdown(FastParams, inherited=TrainingParams)
+    assert "`learning_rate`" in table and "`3e-04`" not in table and "`0.0003`" in table
+    assert "`max_steps`" not in table  # unchanged inherited fields stay summarised

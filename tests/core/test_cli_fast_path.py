@@ -124,9 +124,10 @@ def test_interrupted_list_exits_130(
 
     monkeypatch.setattr(inventory_module, "inventory", interrupted)
     assert main(["list"]) == 130
-    assert capsys.readouterr() == ("", "Interrupted.\n")
+    assert capsys.readouterr() == ("", "")
     # typer turns Ctrl-C into a silent exit code 130 before it reaches th's reporting.
     assert run_reporting_errors(["list"], debug=False) == 130
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.mark.parametrize("args", [["list"], ["list", "--json"]])

@@ -50,8 +50,7 @@ def call_reporting_errors(command: Callable[[], object], *, debug: bool) -> int:
         label = "error" if code == 2 else "training failed"
         print(f"th: {label}: {exc}", file=sys.stderr)
         return code
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: the shell shows ^C; exit 130 silently, as typer does
         return 130
     except Exception as exc:
         if debug:

@@ -71,12 +71,18 @@ def _environment_line(env: dict[str, Any], gpu: str | None = None) -> str:
     )
 
 
+def _ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
+
+
 def _section(result: dict[str, Any]) -> list[str]:
     lines = [f"## {result['title']}", ""]
     lines += ["| figure | measured | reference | reference value | ratio | target | result |",
               "|---|---|---|---|---|---|---|"]
     for row in result["rows"]:
-        ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+        ratio = _ratio(row["ratio"])
         measured = _fmt(row["value"], row["unit"])
         if row["note"]:
             measured += f" ({row['note']})"
@@ -114,7 +120,7 @@ def _summary(results: list[dict[str, Any]]) -> list[str]:
         for row in result["rows"]:
             if not row["target"] or row["target"] == "reported":
                 continue
-            ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+            ratio = _ratio(row["ratio"])
             lines.append(f"| {result['title']} | {row['metric']} | "
                          f"{_fmt(row['value'], row['unit'])} | {ratio} | {row['target']} | "
                          f"{_result(row['passed'])} |")

@@ -10,7 +10,6 @@ torchrun, training is launched through torchrun.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, ClassVar
 
 from ._algorithm import Backend
@@ -51,14 +50,17 @@ class NativeBackend(Backend):
         result: dict[str, Any] = dry_run(self.params_schema(**algorithm_params))
         return result
 
-    def _launch(self, params: TrainingParams) -> dict[str, Any]:
-        """Run on torchrun; every worker rebuilds this backend's adapter."""
+    def _launch(self, params: TrainingParams) -> Any:
+        """Run on torchrun (every worker rebuilds this backend's adapter); returns the same
+        :class:`~training_hub.engine.TrainResult` as a run in this process."""
         from ._errors import TrainingError, UserError
-        from .engine.checkpoint import find_latest_checkpoint
+        from .engine.checkpoint import find_latest_checkpoint, list_checkpoints
         from .engine.launch import launch
+        from .engine.recipe import result_of_finished_run
         from .engine.signals import INTERRUPTED_EXIT_CODE, TrainingInterrupted
 
         backend = f"{type(self).__module__}:{type(self).__qualname__}"
+        before = {str(c.path) for c in list_checkpoints(params.ckpt_output_dir)}
         code = launch(params, adapter=f"{__name__}:adapter_for_worker",
                       env={_BACKEND_ENV: backend})
         latest = find_latest_checkpoint(params.ckpt_output_dir)
@@ -73,12 +75,7 @@ class NativeBackend(Backend):
         if code != 0:
             raise TrainingError(f"the distributed run failed with exit code {code} "
                                 "(see the output of its processes above)")
-        return {
-            "output_dir": params.ckpt_output_dir,
-            "last_checkpoint": str(latest) if latest else None,
-            "metrics_path": str(Path(params.ckpt_output_dir) / "metrics.jsonl"),
-            "processes": params.nproc_per_node * params.nnodes,
-        }
+        return result_of_finished_run(params.ckpt_output_dir, before)
 
 
 def adapter_for_worker(params: Any) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from training_hub.engine import train
-from training_hub.engine.distributed import DIST_TIMEOUT_ENV
+from training_hub.engine.distributed import DIST_TIMEOUT_ENV, SHARD_ON_CPU_ENV
 from training_hub.engine.launch import build_torchrun_command, launch, needs_launcher
 
 from ._engine_helpers import (
@@ -71,6 +71,30 @@ def test_two_processes_match_one(assets: TinyAssets, tmp_path: Path) -> None:
     assert difference < 1e-5
     rows = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2  # only rank 0 logs
+
+
+def test_fsdp2_sharded_processes_match_one_and_resume(assets: TinyAssets, tmp_path: Path) -> None:
+    """The multi-GPU code path (FSDP2 sharding, sharded clipping, full-state checkpoints,
+    sharded optimizer state on resume), run on two CPU processes over gloo."""
+    settings = {"max_steps": 4, "effective_batch_size": 8, "adam_eps": 1e-6, "save_every": 2}
+    single = train(tiny_params(assets, tmp_path / "one", **settings))
+    env = {**subprocess_env(), SHARD_ON_CPU_ENV: "1"}
+    straight = tiny_params(assets, tmp_path / "two", nproc_per_node=2,
+                           master_port=free_port(), **settings)
+    assert launch(straight, env=env) == 0
+    two = tmp_path / "two" / "checkpoints" / "step-4"
+    reference = checkpoint_weights(single.last_checkpoint)
+    assert max_weight_difference(reference, checkpoint_weights(two)) < 1e-5
+
+    split = {**settings, "max_steps": 2}
+    first = tiny_params(assets, tmp_path / "split", nproc_per_node=2,
+                        master_port=free_port(), **split)
+    assert launch(first, env=env) == 0
+    resumed = tiny_params(assets, tmp_path / "split", nproc_per_node=2,
+                          master_port=free_port(), resume="latest", **settings)
+    assert launch(resumed, env=env) == 0
+    after_resume = tmp_path / "split" / "checkpoints" / "step-4"
+    assert max_weight_difference(reference, checkpoint_weights(after_resume)) < 1e-5
 
 
 @pytest.mark.slow  # ~16 s: torchrun notices the dead worker and stops the others

@@ -187,3 +187,28 @@ def test_parameters_are_checked(assets: Assets, tmp_path: Path) -> None:
         osft(**base)  # required
     with pytest.raises(ParameterError, match="target_patterns"):
         osft(unfreeze_rank_ratio=0.3, target_patterns=["attn.qkv"], **base)
+
+
+def test_fsdp2_sharded_processes_match_one_process(
+    assets: Assets, osft_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two CPU processes sharded with FSDP2 (the multi-GPU code path, over gloo): the
+    gradient projection and the restoration work on row shards, and the result is the
+    single process's, returned as the same TrainResult."""
+    import socket
+
+    from training_hub.engine import TrainResult
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TRAINING_HUB_SHARD_ON_CPU", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    sharded = osft(unfreeze_rank_ratio=RATIO,
+                   **run_params(assets, tmp_path / "sharded", nproc_per_node=2, master_port=port))
+    assert isinstance(sharded, TrainResult)
+    assert sharded.steps == osft_run.steps == 6
+    assert sharded.final_loss == pytest.approx(osft_run.final_loss, rel=1e-5)
+    assert [Path(c).name for c in sharded.checkpoints] == ["step-3", "step-6"]
+    a, b = weights(osft_run.last_checkpoint), weights(sharded.last_checkpoint)
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5

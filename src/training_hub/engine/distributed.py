@@ -5,7 +5,9 @@ torchrun (or the launcher of :mod:`.launch`) sets ``RANK``, ``WORLD_SIZE`` and
 gloo on CPU and nccl on GPU, with a bounded timeout so that a dead rank makes
 the others fail instead of hanging. On GPU the model is sharded with FSDP2's
 ``fully_shard``; on CPU every rank keeps a full copy and gradients are summed
-with one flat all-reduce per step.
+with one flat all-reduce per step, unless ``TRAINING_HUB_SHARD_ON_CPU=1`` asks
+for FSDP2 over gloo there too (slower; it runs the multi-GPU code path on
+machines without GPUs, which is what the tests use it for).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch.distributed as dist
 
 __all__ = [
     "DIST_TIMEOUT_ENV",
+    "SHARD_ON_CPU_ENV",
     "SLOW_TIMEOUT_ENV",
     "DistributedContext",
     "all_reduce_gradients",
@@ -35,6 +38,8 @@ __all__ = [
 #: Environment variable that overrides the process-group timeout (seconds).
 DIST_TIMEOUT_ENV = "TRAINING_HUB_DIST_TIMEOUT_S"
 _DEFAULT_TIMEOUT_S = {"cpu": 300.0, "cuda": 600.0}
+#: Set to 1 to shard with FSDP2 on CPU processes too (see the module docstring).
+SHARD_ON_CPU_ENV = "TRAINING_HUB_SHARD_ON_CPU"
 #: Timeout (seconds) of waits on one rank's long work: tokenizing the data, writing a checkpoint.
 SLOW_TIMEOUT_ENV = "TRAINING_HUB_SLOW_TIMEOUT_S"
 _DEFAULT_SLOW_TIMEOUT_S = 3 * 3600.0
@@ -100,7 +105,7 @@ def init_distributed(device: torch.device) -> DistributedContext:
         rank=rank,
         world_size=world_size,
         local_rank=local_rank,
-        sharded=device.type == "cuda",
+        sharded=device.type == "cuda" or os.environ.get(SHARD_ON_CPU_ENV) == "1",
         slow_group=slow_group,
     )
 
@@ -175,4 +180,7 @@ def shard_model(
         if isinstance(module, FSDPModule):
             # Each rank's loss is already divided by the global token count: sum, don't average.
             module.set_gradient_divide_factor(1.0)
+            if hasattr(module, "set_force_sum_reduction_for_comms"):  # torch >= 2.8
+                # A plain SUM collective (gloo has no PREMUL_SUM; the factor is 1 anyway).
+                module.set_force_sum_reduction_for_comms(True)
     return sharded

@@ -11,6 +11,7 @@ on one process or several.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import random
@@ -46,7 +47,7 @@ from .model import Precision, load_model, load_tokenizer, resolve_device, resolv
 from .optim import build_optimizer, build_scheduler
 from .signals import StopRequest, TrainingInterrupted
 
-__all__ = ["TrainResult", "dry_run", "train"]
+__all__ = ["TrainResult", "dry_run", "result_of_finished_run", "train"]
 
 logger = logging.getLogger("training_hub.engine")
 _LOSS_CHUNK_TOKENS_GPU = 4096
@@ -66,6 +67,44 @@ class TrainResult:
     last_checkpoint: str | None = None
     output_dir: str = ""
     metrics_path: str = ""
+
+
+def result_of_finished_run(output_dir: str | Path, checkpoints_before: set[str]) -> TrainResult:
+    """The :class:`TrainResult` of a run whose processes have ended (torchrun workers),
+    read from what rank 0 wrote: the last record of ``metrics.jsonl`` and the checkpoints
+    (those not in ``checkpoints_before`` were written by this run)."""
+    output = Path(output_dir)
+    metrics_path = output / "metrics.jsonl"
+    last: dict[str, Any] = {}
+    if metrics_path.is_file():
+        for line in metrics_path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if "loss" in record and "step" in record:
+                last = record
+    checkpoints = [str(c.path) for c in ckpt.list_checkpoints(output)]
+    latest = checkpoints[-1] if checkpoints else None
+    steps = int(last.get("step", 0))
+    epochs = int(last.get("epoch", 0))
+    if latest is not None:
+        saved = json.loads(
+            (Path(latest) / "training_state" / "trainer_state.json").read_text(encoding="utf-8")
+        )
+        if saved.get("step") == steps:
+            epochs = int(saved.get("epoch", epochs))
+    tokens = int(last.get("tokens", 0))
+    elapsed = float(last.get("elapsed_s", 0.0))
+    return TrainResult(
+        final_loss=last.get("loss"),
+        steps=steps,
+        epochs=epochs,
+        tokens=tokens,
+        elapsed_s=elapsed,
+        tokens_per_second=tokens / elapsed if elapsed > 0 else 0.0,
+        checkpoints=[c for c in checkpoints if c not in checkpoints_before],
+        last_checkpoint=latest,
+        output_dir=str(output),
+        metrics_path=str(metrics_path),
+    )
 
 
 def train(params: TrainingParams, adapter: ModelAdapter | None = None) -> TrainResult:

@@ -182,3 +182,27 @@ def test_qlora_on_cpu_is_a_clear_parameter_error(assets: dict[str, Path], tmp_pa
     assert "load_in_4bit=True (QLoRA) cannot run here" in message
     assert "load_in_4bit=False" in message
     assert not (tmp_path / "checkpoints").exists()  # refused before anything was written
+
+
+def test_fsdp2_sharded_processes_match_one_process(
+    assets: dict[str, Path], trained: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lora on two CPU processes sharded with FSDP2 (the multi-GPU code path, over gloo)
+    trains the adapter the single process trains."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("TRAINING_HUB_SHARD_ON_CPU", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    params = lora_params(assets, tmp_path / "sharded", nproc_per_node=2, master_port=port)
+    sharded = create_algorithm("lora").train(**params.to_dict())
+    single = trained["result"]
+    assert sharded.steps == single.steps == 12
+    assert sharded.final_loss == pytest.approx(single.final_loss, rel=1e-4)
+    a = load_file(str(Path(single.last_checkpoint) / "adapter_model.safetensors"))
+    b = load_file(str(Path(sharded.last_checkpoint) / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4

@@ -85,7 +85,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on the core package."""
-    session.install(*CONSTRAINTS, "-e", ".[dev]", "types-PyYAML")
+    session.install(*CONSTRAINTS, "-e", ".[engine,dev]", "types-PyYAML")
     session.run("mypy")
 
 

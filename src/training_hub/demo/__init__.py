@@ -91,7 +91,7 @@ def materialize_demo_model(target_dir: Path | None = None, seed: int = 0) -> Pat
     try:
         config = AutoConfig.from_pretrained(demo_dir())
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call,unused-ignore]
         model.save_pretrained(tmp_dir)
         for name in _TOKENIZER_FILES:
             shutil.copyfile(demo_dir() / name, tmp_dir / name)

@@ -722,7 +722,7 @@ def _train_tokenizer(samples: list[dict[str, list[Message]]], out_dir: Path) -> 
     (out_dir / "special_tokens_map.json").write_text(
         json.dumps(special_tokens_map, indent=2) + "\n"
     )
-    return tokenizer.get_vocab_size()
+    return int(tokenizer.get_vocab_size())
 
 
 def model_config(vocab_size: int, eos_token_id: int, pad_token_id: int) -> dict[str, object]:

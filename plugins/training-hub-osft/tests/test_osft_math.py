@@ -6,10 +6,11 @@ import pytest
 import torch
 from training_hub_osft.osft import (
     decompose,
+    decompose_with_free_basis,
     frozen_rank,
     frozen_subspace_drift,
     project_gradient,
-    project_gradient_rows_,
+    project_rows_,
     restore_frozen_subspace_,
 )
 
@@ -36,80 +37,47 @@ def test_projected_gradient_is_orthogonal_to_the_frozen_subspace(shape: tuple[in
     assert float(projected.norm()) > 0.3 * float(grad.norm())  # the free part survives
 
 
-@pytest.mark.parametrize("shape", [(40, 24), (24, 40)])
+@pytest.mark.parametrize("shape", [(40, 24), (24, 40), (32, 32)])
+def test_projection_with_the_free_basis_equals_the_two_sided_projection(
+    shape: tuple[int, int],
+) -> None:
+    """The engine projects with the smaller side's free basis; the result is the same."""
+    torch.manual_seed(4)
+    u, _, v, free, free_on_rows = decompose_with_free_basis(torch.randn(shape), rank=12)
+    assert free_on_rows == (shape[0] <= shape[1])
+    assert free.shape == (shape[0] if free_on_rows else shape[1], min(shape) - 12)
+    grad = torch.randn(shape)
+    projected = grad.clone()
+    project_rows_(projected, u, v, free, free_on_rows)
+    assert torch.allclose(projected, project_gradient(grad, u, v), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(40, 24), (24, 40), (32, 32)])
 def test_restoration_keeps_the_allowed_change_and_removes_the_leak(shape: tuple[int, int]) -> None:
     torch.manual_seed(1)
     weight = torch.randn(shape)
-    u, s, v = decompose(weight, rank=12)
+    u, s, v, free, free_on_rows = decompose_with_free_basis(weight, rank=12)
     allowed = project_gradient(torch.randn(shape), u, v)  # a change outside the frozen part
     leaked = weight + 0.1 * allowed + 0.05 * torch.randn(shape)  # plus an arbitrary leak
     assert frozen_subspace_drift(leaked, u, s, v) > 1e-3
     restored = leaked.clone()
-    restore_frozen_subspace_(restored, u, s, v)
+    restore_frozen_subspace_(restored, u, s, v, free, free_on_rows)
     assert frozen_subspace_drift(restored, u, s, v) < 1e-5
     # Exactly W_high + P(W - W_high): the allowed part of the change is kept.
     expected = weight + project_gradient(leaked - weight, u, v)
     assert torch.allclose(restored, expected, atol=1e-5)
 
 
-def test_restoration_of_row_shards_matches_the_whole_matrix() -> None:
-    """The FSDP2 path restores each rank's rows after summing U_h^T W over ranks."""
-    torch.manual_seed(2)
-    weight = torch.randn(30, 20)
-    u, s, v = decompose(weight, rank=8)
-    leaked = weight + 0.05 * torch.randn(30, 20)
-    whole = leaked.clone()
-    restore_frozen_subspace_(whole, u, s, v)
-
-    # Two "ranks" hold rows [0, 15) and [15, 30); emulate the all-reduce by hand.
-    shards = [leaked[:15].clone(), leaked[15:].clone()]
-    u_shards = [u[:15], u[15:]]
-    coefficients = sum(us.T @ ws for us, ws in zip(u_shards, shards, strict=True))
-    for rows, u_rows in zip(shards, u_shards, strict=True):
-        partial = coefficients - u_rows.T @ rows  # the other rank's share
-        _restore_with_reduced(rows, u_rows, s, v, partial)
-    assert torch.allclose(torch.cat(shards), whole, atol=1e-5)
+def test_repeated_restoration_does_not_drift() -> None:
+    """Restoring after each of many small updates keeps the frozen part exact."""
+    torch.manual_seed(5)
+    weight = torch.randn(64, 48)
+    u, s, v, free, free_on_rows = decompose_with_free_basis(weight, rank=36)
+    for _ in range(500):
+        weight += 1e-3 * torch.randn_like(weight)
+        restore_frozen_subspace_(weight, u, s, v, free, free_on_rows)
+    assert frozen_subspace_drift(weight, u, s, v) < 1e-5
 
 
-def _restore_with_reduced(
-    rows: torch.Tensor, u_rows: torch.Tensor, s: torch.Tensor, v: torch.Tensor, other: torch.Tensor
-) -> None:
-    """restore_frozen_subspace_ with a fake group whose all-reduce adds ``other``."""
-    import training_hub_osft.osft as osft_module
-
-    original = osft_module.dist.all_reduce
-
-    def add_other(tensor: torch.Tensor, **_: object) -> None:
-        tensor += other
-
-    osft_module.dist.all_reduce = add_other  # type: ignore[assignment]
-    try:
-        restore_frozen_subspace_(rows, u_rows, s, v, group=object())
-    finally:
-        osft_module.dist.all_reduce = original  # type: ignore[assignment]
-
-
-def test_gradient_projection_of_row_shards_matches_the_whole_matrix(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The FSDP2 path projects each rank's gradient rows after summing U_h^T G over ranks."""
-    import training_hub_osft.osft as osft_module
-
-    torch.manual_seed(3)
-    u, _, v = decompose(torch.randn(30, 20), rank=8)
-    grad = torch.randn(30, 20)
-    whole = grad.clone()
-    project_gradient_rows_(whole, u, v)
-    assert torch.allclose(whole, project_gradient(grad, u, v), atol=1e-5)
-
-    shards, u_shards = [grad[:15].clone(), grad[15:].clone()], [u[:15], u[15:]]
-    total = sum(us.T @ gs for us, gs in zip(u_shards, shards, strict=True))
-    for rows, u_rows in zip(shards, u_shards, strict=True):
-        other = total - u_rows.T @ rows  # the other rank's share of U_h^T G
-
-        def add_other(tensor: torch.Tensor, other: torch.Tensor = other, **_: object) -> None:
-            tensor += other
-
-        monkeypatch.setattr(osft_module.dist, "all_reduce", add_other)
-        project_gradient_rows_(rows, u_rows, v, group=object())
-    assert torch.allclose(torch.cat(shards), whole, atol=1e-5)
+# The row-shard (FSDP2) forms of both projections run in test_osft_training.py on two
+# processes sharded over gloo, against a single process.

@@ -160,19 +160,20 @@ def packed_sdpa_attention(
             f"packed_seq_bounds end at {bounds[-1]} but the sequence has {seq_len} tokens"
         )
     gqa = query.shape[1] != key.shape[1]
-    outputs = []
-    for start, end in itertools.pairwise(bounds):
-        outputs.append(
-            F.scaled_dot_product_attention(
-                query[:, :, start:end],
-                key[:, :, start:end],
-                value[:, :, start:end],
-                dropout_p=dropout,
-                is_causal=True,
-                scale=scaling,
-                enable_gqa=gqa,
-            )
+    # split (not slicing): its backward concatenates the gradients once, where each
+    # slice's backward would fill a zero tensor of the whole row.
+    lengths = [end - start for start, end in itertools.pairwise(bounds)]
+    outputs = [
+        F.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout, is_causal=True, scale=scaling, enable_gqa=gqa
         )
+        for q, k, v in zip(
+            query.split(lengths, dim=2),
+            key.split(lengths, dim=2),
+            value.split(lengths, dim=2),
+            strict=True,
+        )
+    ]
     output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
     return output.transpose(1, 2).contiguous(), None
 

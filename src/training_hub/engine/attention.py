@@ -141,6 +141,8 @@ def packed_sdpa_attention(
         cu_seqlens is not None
         and flash_dtype is not None
         and dropout == 0.0
+        and query.shape[-1] % 8 == 0  # head sizes the flash kernels take
+        and query.shape[-1] <= 256
         and _causal_varlen_flash() is not None
     ):
         max_seqlen = kwargs.get("max_length_q")

@@ -14,6 +14,7 @@ run; bf16 compute on fp32 master weights; 16 samples per optimizer step.
   (no packing) and plain padded batches of 4; flash-attn when installed, else SDPA.
 * OSFT: the ``osft`` algorithm on the same model, data and batch (rank ratio 0.25);
   its step time and peak memory against native SFT.
+* Last, reported only: the native engine with ``torch_compile=True``.
 
 Without a CUDA device the script records that it was not run.
 """
@@ -58,6 +59,8 @@ BATCH_SIZE = 16  # samples per optimizer step
 WARMUP_STEPS = 3
 LEARNING_RATE = 1e-4
 UNFREEZE_RANK_RATIO = 0.25
+#: Name of the run of the native engine with ``torch_compile=True`` (reported only).
+COMPILED = "native torch_compile"
 #: TRL configurations tried; the fastest is the reference.
 TRL_CONFIGS = {"padded": {"padding_free": False}, "padding-free": {"padding_free": True}}
 #: Dense bf16 peak (TFLOP/s) of known cards, for a second MFU figure.
@@ -193,6 +196,13 @@ def main() -> None:
                 + (f"TRL ({best_trl}): {mfu(trl_tps, mm_tflops):.1f}% of the mm rate" if trl_tps
                    else ""),
                 reference_unit="TFLOP/s"))
+        compiled_tps = throughput.get(COMPILED)
+        if compiled_tps and native_tps:
+            rows.append(Row(
+                "native sft throughput with torch_compile=True", compiled_tps, "tokens/s",
+                "native sft, eager (the default)", native_tps, compiled_tps / native_tps,
+                "reported", None,
+                note=f"{mfu(compiled_tps, mm_tflops):.1f}% of the mm rate"))
         native_mb, trl_mb = gpu_mb("native"), gpu_mb(best_trl) if best_trl else None
         rows.append(Row(
             "native sft peak GPU memory", native_mb, "MiB", f"TRL peak GPU memory ({best_trl})",
@@ -266,6 +276,12 @@ def main() -> None:
             runs[f"trl {name}"] = _attempt(f"trl-{name}", [sys.executable, f"{worker}/trl_sft.py",
                                                            json.dumps(spec)], env, failures, 150)
             report()
+        # Last, and reported only: whether compiling the decoder layers pays on this GPU.
+        compiled = {**native, "ckpt_output_dir": str(work / "nc"), "torch_compile": True}
+        runs[COMPILED] = _attempt("native-compiled", [sys.executable, f"{worker}/native_sft.py",
+                                                      json.dumps({"params": compiled})],
+                                  env, failures, 240)
+        report()
 
 
 def _has(module: str) -> bool:

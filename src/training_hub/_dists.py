@@ -180,12 +180,19 @@ def _headers(folder: str, *wanted: str) -> dict[str, str] | None:
     return found
 
 
-def _name_and_version(folder: str) -> tuple[str, str] | None:
-    base = os.path.basename(folder)
+def _from_folder_name(base: str) -> tuple[str, str] | None:
+    """Name and version from a ``name-version.dist-info`` folder name, else None."""
     if base.endswith(".dist-info"):
         name, sep, version = base[: -len(".dist-info")].rpartition("-")
         if sep and name and version:
             return name.replace("_", "-"), version
+    return None
+
+
+def _name_and_version(folder: str) -> tuple[str, str] | None:
+    from_name = _from_folder_name(os.path.basename(folder))
+    if from_name is not None:
+        return from_name
     headers = _headers(folder, "Name", "Version")
     if headers is None or "Name" not in headers or "Version" not in headers:
         return None
@@ -241,10 +248,9 @@ def _metadata_name_and_version(dist: Any) -> tuple[str, str]:
     if dist is None:
         return "(unknown)", "?"
     folder = getattr(dist, "_path", None)
-    if folder is not None and folder.name.endswith(".dist-info"):
-        name, sep, version = folder.name[: -len(".dist-info")].rpartition("-")
-        if sep and name and version:
-            return name.replace("_", "-"), version
+    from_name = _from_folder_name(folder.name) if folder is not None else None
+    if from_name is not None:
+        return from_name
     return str(dist.metadata["Name"]), str(dist.version)
 
 

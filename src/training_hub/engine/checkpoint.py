@@ -43,6 +43,7 @@ __all__ = [
     "load_model_weights",
     "load_training_state",
     "prune_checkpoints",
+    "read_trainer_state",
     "resolve_resume_checkpoint",
     "restore_rng_state",
     "write_checkpoint_atomically",
@@ -293,13 +294,18 @@ class LoadedTrainingState:
     scaler: dict[str, Any] | None
 
 
+def read_trainer_state(folder: Path) -> TrainerState:
+    """The :class:`TrainerState` of a checkpoint (no tensors are loaded)."""
+    path = folder / TRAINING_STATE_DIRNAME / "trainer_state.json"
+    return TrainerState(**json.loads(path.read_text(encoding="utf-8")))
+
+
 def load_training_state(folder: Path) -> LoadedTrainingState:
     source = folder / TRAINING_STATE_DIRNAME
     try:
-        trainer = json.loads((source / "trainer_state.json").read_text(encoding="utf-8"))
         scaler_path = source / "grad_scaler.pt"
         return LoadedTrainingState(
-            state=TrainerState(**trainer),
+            state=read_trainer_state(folder),
             optimizer=torch.load(source / "optimizer.pt", weights_only=True),
             scheduler=torch.load(source / "scheduler.pt", weights_only=True),
             rng=torch.load(source / "rng_state.pt", weights_only=True),

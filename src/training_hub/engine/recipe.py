@@ -86,11 +86,9 @@ def result_of_finished_run(output_dir: str | Path, checkpoints_before: set[str])
     steps = int(last.get("step", 0))
     epochs = int(last.get("epoch", 0))
     if latest is not None:
-        saved = json.loads(
-            (Path(latest) / "training_state" / "trainer_state.json").read_text(encoding="utf-8")
-        )
-        if saved.get("step") == steps:
-            epochs = int(saved.get("epoch", epochs))
+        saved = ckpt.read_trainer_state(Path(latest))
+        if saved.step == steps:
+            epochs = saved.epoch
     tokens = int(last.get("tokens", 0))
     elapsed = float(last.get("elapsed_s", 0.0))
     return TrainResult(

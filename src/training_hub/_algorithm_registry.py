@@ -12,6 +12,7 @@ algorithm, then the distribution name in alphabetical order.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -219,12 +220,16 @@ class AlgorithmRegistry:
     def list_backends(cls, algorithm_name: str) -> list[str]:
         """List all backends for an algorithm; the default one comes first."""
         entries = cls.backend_entries(algorithm_name)
-        default = cls.algorithm_entry(algorithm_name).default_backend
-        names = sorted(entries)
-        if default in entries:
-            names.remove(default)
-            names.insert(0, default)
-        return names
+        return cls.ordered_backends(entries, cls.algorithm_entry(algorithm_name).default_backend)
+
+    @staticmethod
+    def ordered_backends(names: Iterable[str], default: str | None) -> list[str]:
+        """Backend names in listing order: ``default`` first, the others alphabetically."""
+        ordered = sorted(names)
+        if default in ordered:
+            ordered.remove(default)
+            ordered.insert(0, default)
+        return ordered
 
     # --- richer lookups (CLI, create_algorithm) ------------------------------------------
     @classmethod

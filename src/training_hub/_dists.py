@@ -35,7 +35,7 @@ import re
 import sys
 from typing import Any, NamedTuple
 
-__all__ = ["EntryPointInfo", "clear", "entry_points", "version"]
+__all__ = ["EntryPointInfo", "Memo", "Stamp", "clear", "entry_points", "stamp", "version"]
 
 
 class EntryPointInfo(NamedTuple):
@@ -56,13 +56,19 @@ def _normalize(name: str) -> str:
     return _SEPARATORS.sub("_", name).lower()
 
 
-def _stamp() -> tuple[tuple[str, ...], tuple[float | None, ...]]:
-    """sys.path and the modification times of its entries (a scan is valid while equal)."""
-    paths = tuple(sys.path)
-    mtimes: list[float | None] = []
+#: sys.path (``""`` as the absolute current directory) and each entry's modification time.
+Stamp = tuple[tuple[str, ...], tuple[int | None, ...]]
+
+
+def stamp() -> Stamp:
+    """sys.path and the modification times (ns) of its entries: a scan is valid while
+    they are equal, since installing or removing a distribution adds or removes an
+    entry of a folder on sys.path."""
+    paths = tuple(os.path.abspath(entry) if not entry else entry for entry in sys.path)
+    mtimes: list[int | None] = []
     for entry in paths:
         try:
-            mtimes.append(os.stat(entry or ".").st_mtime)
+            mtimes.append(os.stat(entry).st_mtime_ns)
         except OSError:
             mtimes.append(None)
     return paths, tuple(mtimes)
@@ -72,13 +78,12 @@ class _Scan:
     """The first metadata folder of each distribution name on sys.path, in order."""
 
     def __init__(self) -> None:
-        self.stamp = _stamp()
+        self.stamp = stamp()
         self.exact = _plain_path_finders()
         self.first: dict[str, str] = {}
         if not self.exact:
             return
-        for entry in self.stamp[0]:
-            root = entry or "."
+        for root in self.stamp[0]:
             try:
                 children = os.listdir(root)
             except NotADirectoryError:
@@ -119,7 +124,7 @@ def _current() -> _Scan:
     """The scan of sys.path, made again when sys.path or a folder on it changed (the
     rule importlib.metadata's own cache follows)."""
     global _scan
-    if _scan is None or _scan.stamp != _stamp():
+    if _scan is None or _scan.stamp != stamp():
         _scan = _Scan()
     return _scan
 
@@ -199,24 +204,52 @@ def _name_and_version(folder: str) -> tuple[str, str] | None:
     return headers["Name"], headers["Version"]
 
 
-def entry_points(group: str) -> list[EntryPointInfo]:
-    """Every entry point of ``group`` of the installed distributions (unsorted)."""
+#: What :func:`entry_points` read from one folder's entry_points.txt: its modification
+#: time (ns) and size (None when it has none), then its entry points of the group.
+Memo = dict[str, list[Any]]
+
+
+def entry_points(group: str, memo: Memo | None = None) -> list[EntryPointInfo]:
+    """Every entry point of ``group`` of the installed distributions (unsorted).
+
+    With ``memo`` (from an earlier call for the same group, kept by the caller),
+    an entry_points.txt whose modification time and size are unchanged is not
+    read again; ``memo`` is brought up to date in place.
+    """
     scan = _current()
     if not scan.exact:
         return _metadata_entry_points(group)
-    found = []
+    found: list[EntryPointInfo] = []
     for folder in scan.first.values():
-        text = _read(os.path.join(folder, "entry_points.txt"))
-        if text is None or group not in text:
+        path = os.path.join(folder, "entry_points.txt")
+        if memo is None:
+            found += _folder_entry_points(folder, _read(path), group)
             continue
-        pairs = _group_pairs(text, group)
-        if not pairs:
-            continue
-        owner = _name_and_version(folder)
-        if owner is None:
-            owner = _metadata_name_and_version(_path_distribution(folder))
-        found += [EntryPointInfo(name, value, *owner) for name, value in pairs]
+        mtime: int | None = None
+        size: int | None = None
+        try:
+            info = os.stat(path)
+            mtime, size = info.st_mtime_ns, info.st_size
+        except OSError:
+            pass
+        known = memo.get(folder)
+        if known is None or known[0] != mtime or known[1] != size:
+            entries = _folder_entry_points(folder, None if mtime is None else _read(path), group)
+            known = memo[folder] = [mtime, size, [list(e) for e in entries]]
+        found += [EntryPointInfo(*e) for e in known[2]]
     return found
+
+
+def _folder_entry_points(folder: str, text: str | None, group: str) -> list[EntryPointInfo]:
+    if text is None or group not in text:
+        return []
+    pairs = _group_pairs(text, group)
+    if not pairs:
+        return []
+    owner = _name_and_version(folder)
+    if owner is None:
+        owner = _metadata_name_and_version(_path_distribution(folder))
+    return [EntryPointInfo(name, value, *owner) for name, value in pairs]
 
 
 def version(name: str) -> str | None:

@@ -1,8 +1,10 @@
 """What is installed: algorithms, backends, their providers, broken and skipped plugins.
 
-Loads every (allowed) plugin module, never a backend's implementation, so it
-stays fast. ``th list``, ``th list --json`` and ``th doctor`` render it; the JSON
-form is documented in docs/cli.md and versioned by ``schema_version``.
+Runs every (allowed) plugin's registration hooks, never a backend's
+implementation, so it stays fast; unchanged plugins are not even imported: their
+registrations are replayed from the cache in ``_plugin_cache``. ``th list``,
+``th list --json`` and ``th doctor`` render it; the JSON form is documented in
+docs/cli.md and versioned by ``schema_version``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ __all__ = ["INVENTORY_SCHEMA_VERSION", "inventory"]
 INVENTORY_SCHEMA_VERSION = 1
 
 
-def inventory() -> dict[str, Any]:
-    """A JSON-ready description of everything the registry knows."""
+def inventory(*, remember: bool = True) -> dict[str, Any]:
+    """A JSON-ready description of everything the registry knows; ``remember=False``
+    imports every plugin instead of replaying unchanged ones from the cache."""
     loader = plugin_manager()
-    loader.load_all()
+    loader.load_all(remember=remember)
     algorithms: list[dict[str, Any]] = []
     for name in AlgorithmRegistry.list_algorithms():
         try:
@@ -33,7 +36,7 @@ def inventory() -> dict[str, Any]:
             continue
         backends: list[dict[str, Any]] = []
         entries = AlgorithmRegistry.backend_entries(name)
-        for backend_name in AlgorithmRegistry.list_backends(name):
+        for backend_name in AlgorithmRegistry.ordered_backends(entries, entry.default_backend):
             backend = entries[backend_name]
             problem = backend.problem()
             backends.append(

@@ -15,13 +15,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FunctionType, MethodType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import _dists, hookspecs
 from ._origin import Origin
+from ._plugin_cache import OPT_OUT_ATTRIBUTE, source_files, storable
 from ._settings import PluginSettings
+
+if TYPE_CHECKING:
+    from ._plugin_cache import RegistrationCache
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -88,6 +92,7 @@ class Registration:
 Sink = Callable[[list[Registration]], None]
 
 _ABSENT = object()
+_REMEMBERED = object()  # loaded from the registration cache, not imported
 #: Names a module cannot shadow (data descriptors of its type): pluggy's own lookup.
 _MODULE_DESCRIPTORS = frozenset(
     name
@@ -148,13 +153,15 @@ class PluginLoader:
         self._loaded_names: set[str] = set()
         self._loaded_values: dict[str, object] = {}
         self._broken_by_name: dict[str, list[BrokenPlugin]] = {}
+        self._cache: RegistrationCache | None = None
 
     # --- discovery (metadata only) -----------------------------------------------
     def advertised(self) -> list[Advertised]:
         """Entry points that will be loaded, in a deterministic order."""
         if self._advertised is None:
             found = []
-            for ep in _dists.entry_points(ENTRY_POINT_GROUP):
+            memo = self._cache.entry_points if self._cache is not None else None
+            for ep in _dists.entry_points(ENTRY_POINT_GROUP, memo):
                 plugin = Advertised(ep.name, ep.value, ep.distribution, ep.version)
                 reason = self.settings.skip_reason(plugin.distribution, plugin.name)
                 if reason:
@@ -185,9 +192,23 @@ class PluginLoader:
         for plugin in self._advertised_by_name.get(name, []):
             self._load_entry_point(plugin)
 
-    def load_all(self) -> None:
-        for name in self.advertised_names():
-            self.load(name)
+    def load_all(self, *, remember: bool = False) -> None:
+        """Load every advertised plugin; with ``remember``, replay the registrations of
+        unchanged plugins from the on-disk cache instead of importing them (``th list``:
+        see ``_plugin_cache``) and remember the new ones."""
+        if not remember:
+            for name in self.advertised_names():
+                self.load(name)
+            return
+        from ._plugin_cache import RegistrationCache
+
+        self._cache = RegistrationCache.for_this_environment()
+        try:
+            for name in self.advertised_names():
+                self.load(name)
+        finally:
+            cache, self._cache = self._cache, None
+        cache.save()
 
     def load_components(self) -> None:
         self.load_all()
@@ -209,17 +230,27 @@ class PluginLoader:
         if plugin.value in self._loaded_values:
             return  # one module advertised under several names registers once
         origin = plugin.origin
+        cache = self._cache
+        key = cache.key(plugin.distribution, plugin.version, plugin.value) if cache else ""
         try:
+            remembered = cache.recall(key) if cache else None
+            if remembered is not None:
+                self._sink([Registration(kind, tuple(args), options, origin)
+                            for kind, args, options in remembered])
+                self._loaded_values[plugin.value] = _REMEMBERED
+                return
             module = _import(plugin.value)
             _check_api_version(module, plugin.value)
             self.pm.found = {}
             self.pm.register(module, name=f"{plugin.distribution}:{plugin.value}")
             try:
-                self._collect_and_commit(module, origin)
+                collected = self._collect_and_commit(module, origin)
             except Exception:
                 self.pm.unregister(module)
                 raise
             self._loaded_values[plugin.value] = module
+            if cache:
+                self._offer_to_cache(cache, key, plugin, module, collected)
         except Exception as exc:  # a broken plugin must never break the others
             self._loaded_values[plugin.value] = None
             broken = BrokenPlugin(origin, f"{type(exc).__name__}: {exc}")
@@ -229,7 +260,19 @@ class PluginLoader:
                     self._broken_by_name.setdefault(other.name, []).append(broken)
             logger.warning("training-hub: %s", broken.line)
 
-    def _collect_and_commit(self, plugin: object, origin: Origin) -> None:
+    def _offer_to_cache(self, cache: RegistrationCache, key: str, plugin: Advertised,
+                        module: object, collected: list[Registration]) -> None:
+        """Remember a plugin's registrations when a later process can replay them exactly."""
+        if getattr(module, OPT_OUT_ATTRIBUTE, True) is False:
+            return
+        if not set(self.pm.found) <= set(_REGISTRATION_HOOKS):
+            return  # it has event hooks: it must be imported to receive them
+        stored = [storable(r.kind, r.args, r.options) for r in collected]
+        files = source_files(plugin.value.partition(":")[0].strip())
+        if files is not None and all(s is not None for s in stored):
+            cache.remember(key, files, [s for s in stored if s is not None])
+
+    def _collect_and_commit(self, plugin: object, origin: Origin) -> list[Registration]:
         collected: list[Registration] = []
 
         def collector(kind: str, arity: int, allowed: frozenset[str]) -> Callable[..., None]:
@@ -262,6 +305,7 @@ class PluginLoader:
             for impl in self._own_hookimpls(plugin, hook_name):
                 impl.function(register=callbacks[hook_name])
         self._sink(collected)
+        return collected
 
     def _own_hookimpls(self, plugin: object, hook_name: str) -> list[Any]:
         """The implementations of ``hook_name`` by ``plugin``, in pluggy's call order.

@@ -51,7 +51,12 @@ def run_doctor() -> int:
                   f"({ENV_DISABLE_AUTOLOAD}); allow-list ({ENV_ALLOW}): "
                   f"{sorted(settings.allow) if settings.allow is not None else 'all'}; "
                   f"block-list ({ENV_BLOCK}): {sorted(settings.block) or 'none'}")
-    data = inventory()
+    from .._plugin_cache import ENV_PLUGIN_CACHE, cache_file
+
+    where = cache_file()
+    console.print(f"plugin cache of `th list`: {where or 'off'} ({ENV_PLUGIN_CACHE}=0 turns "
+                  "it off); this report imports every plugin", soft_wrap=True)
+    data = inventory(remember=False)
     console.print("\nplugin code that will be loaded (distribution, version, entry point):")
     for plugin in data["plugins"]:
         console.print(f"  {plugin['distribution']} {plugin['version']}: "

@@ -27,8 +27,9 @@ A file changed less than :data:`RACY_SECONDS` before the cache was written
 could change again without a visible new time, so such an entry is not kept
 (what git does with its index). ``TRAINING_HUB_PLUGIN_CACHE=0`` turns the cache
 off; it lives in ``$XDG_CACHE_HOME/training-hub/plugins`` (by default
-``~/.cache/training-hub/plugins``), one file per environment. A cache that
-cannot be read or written is ignored: the plugins are then imported.
+``~/.cache/training-hub/plugins``), one file per environment, the
+:data:`MAX_CACHE_FILES` most recently written kept. A cache that cannot be read
+or written is ignored: the plugins are then imported.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ._version import __version__
 __all__ = [
     "CACHE_FORMAT_VERSION",
     "ENV_PLUGIN_CACHE",
+    "MAX_CACHE_FILES",
     "OPT_OUT_ATTRIBUTE",
     "RACY_SECONDS",
     "RegistrationCache",
@@ -60,6 +62,8 @@ CACHE_FORMAT_VERSION = 1
 ENV_PLUGIN_CACHE = "TRAINING_HUB_PLUGIN_CACHE"
 OPT_OUT_ATTRIBUTE = "TRAINING_HUB_CACHE_REGISTRATIONS"
 RACY_SECONDS = 2.0
+#: Cache files kept (one per environment); the least recently written go first.
+MAX_CACHE_FILES = 32
 _TARGET_POSITION = {"algorithm": 1, "backend": 2}
 
 #: One file: path, modification time (ns), size.
@@ -211,5 +215,24 @@ class RegistrationCache:
                 handle.write(json.dumps({**_header(self.stamp), "plugins": kept,
                                          "entry_points": entry_points}))
             os.replace(partial, self.path)
+            _prune(os.path.dirname(self.path))
         except OSError as exc:
             logger.debug("training-hub: cannot write the plugin cache %s: %s", self.path, exc)
+
+
+def _prune(folder: str) -> None:
+    """Remove the least recently written cache files beyond :data:`MAX_CACHE_FILES` (each
+    ``sys.path``, e.g. each working directory of ``python -m``, has its own file)."""
+    files = []
+    for name in os.listdir(folder):
+        if name.startswith("plugins-") and name.endswith(".json"):
+            path = os.path.join(folder, name)
+            try:
+                files.append((os.stat(path).st_mtime_ns, path))
+            except OSError:
+                continue  # removed meanwhile by another process
+    for _, path in sorted(files)[:-MAX_CACHE_FILES]:
+        try:
+            os.remove(path)
+        except OSError:
+            pass

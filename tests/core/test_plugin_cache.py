@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from training_hub._plugin_cache import ENV_PLUGIN_CACHE, OPT_OUT_ATTRIBUTE, RACY_SECONDS
+from training_hub._plugin_cache import (
+    ENV_PLUGIN_CACHE,
+    MAX_CACHE_FILES,
+    OPT_OUT_ATTRIBUTE,
+    RACY_SECONDS,
+)
 from training_hub.testing.dists import write_distribution
 
 PLUGIN = '''
@@ -256,3 +261,20 @@ def test_a_cache_folder_that_cannot_be_written_does_not_fail(env: Env) -> None:
     assert env.imports() == ["alpha_dist"]
     assert _algorithm(first, "alpha")["status"] == "ok"
     assert env.th_list() == first
+
+
+def test_only_the_most_recently_written_cache_files_are_kept(env: Env) -> None:
+    env.add("alpha-dist", "alpha")
+    folder = env.cache / "training-hub" / "plugins"
+    folder.mkdir(parents=True)
+    others = [folder / f"plugins-{index:08x}.json" for index in range(MAX_CACHE_FILES + 5)]
+    for index, path in enumerate(others):
+        path.write_text("{}")
+        os.utime(path, (INSTALLED_AT + index, INSTALLED_AT + index))
+    unrelated = folder / "notes.txt"
+    unrelated.write_text("not a cache file")
+    env.th_list()
+    kept = env.cache_files()
+    assert len(kept) == MAX_CACHE_FILES
+    assert set(others[-(MAX_CACHE_FILES - 1):]) < set(kept)  # the oldest went, ours was added
+    assert unrelated.exists()

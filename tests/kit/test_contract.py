@@ -48,6 +48,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[.
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PYTHONPATH", str(folder))
+    AlgorithmRegistry.reset()  # forget what earlier tests' lookups found on the old sys.path
     before = set(sys.modules)
 
     def add(name: str, **kwargs: object) -> Path:

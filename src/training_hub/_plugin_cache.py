@@ -72,12 +72,14 @@ FileStamp = tuple[str, int, int]
 Stored = tuple[str, list[Any], dict[str, Any]]
 
 
-def cache_file() -> str | None:
-    """This environment's cache file, or None when the cache is turned off."""
+def cache_file(stamp: _dists.Stamp | None = None) -> str | None:
+    """This environment's cache file (named after the interpreter and ``sys.path`` of
+    ``stamp``), or None when the cache is turned off."""
     if os.environ.get(ENV_PLUGIN_CACHE, "").strip().lower() in ("0", "false", "no", "off"):
         return None
+    paths = (stamp or _dists.stamp())[0]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    environment = "\0".join((sys.executable, *sys.path))
+    environment = "\0".join((sys.executable, *paths))
     name = f"plugins-{zlib.crc32(environment.encode('utf-8', 'surrogatepass')):08x}.json"
     return os.path.join(base, "training-hub", "plugins", name)
 
@@ -119,24 +121,26 @@ def storable(kind: str, args: tuple[Any, ...], options: dict[str, Any]) -> Store
 
 
 def source_files(module_name: str) -> list[str] | None:
-    """The files of module ``module_name`` and its parent packages, None if one has none."""
+    """The files of module ``module_name`` and its parent packages (a namespace package has
+    none), or None when one of them is not a plain file (built in, frozen, not loaded)."""
     parts = module_name.split(".")
     files = []
     for end in range(1, len(parts) + 1):
         module = sys.modules.get(".".join(parts[:end]))
         path = getattr(module, "__file__", None)
-        if not isinstance(path, str):
+        if isinstance(path, str):
+            files.append(path)
+        elif end == len(parts) or module is None or not hasattr(module, "__path__"):
             return None
-        files.append(path)
     return files
 
 
 class RegistrationCache:
     """The remembered registrations of one environment: read once, written at most once."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, stamp: _dists.Stamp, path: str | None) -> None:
         self.path = path
-        self.stamp = _dists.stamp()
+        self.stamp = stamp
         self._stored: dict[str, dict[str, Any]] = {}
         self._keep: dict[str, dict[str, Any]] = {}
         self._changed = False
@@ -148,7 +152,8 @@ class RegistrationCache:
 
     @classmethod
     def for_this_environment(cls) -> RegistrationCache:
-        return cls(cache_file())
+        stamp = _dists.stamp()
+        return cls(stamp, cache_file(stamp))
 
     def _read(self, path: str) -> tuple[dict[str, dict[str, Any]], _dists.Memo]:
         import json

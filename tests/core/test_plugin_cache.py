@@ -278,3 +278,18 @@ def test_only_the_most_recently_written_cache_files_are_kept(env: Env) -> None:
     assert len(kept) == MAX_CACHE_FILES
     assert set(others[-(MAX_CACHE_FILES - 1):]) < set(kept)  # the oldest went, ours was added
     assert unrelated.exists()
+
+
+def test_plugin_in_a_namespace_package_is_cached_and_edits_are_noticed(env: Env) -> None:
+    source = PLUGIN.format(algo="spaced", module="nsroot.inner", description="first",
+                           cuda=False)
+    write_distribution(env.site, "spaced-dist", entry_points={"spaced": "nsroot.inner.plugin"},
+                       modules={"nsroot/inner/__init__.py": "",
+                                "nsroot/inner/plugin.py": source})
+    first = env.th_list()
+    assert env.imports() == ["nsroot.inner.plugin"]
+    assert env.th_list() == first and env.imports() == []
+    package = env.site / "nsroot" / "inner" / "__init__.py"
+    package.write_text("# edited\n")
+    assert env.th_list() == first
+    assert env.imports() == ["nsroot.inner.plugin"]

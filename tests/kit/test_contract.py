@@ -91,6 +91,19 @@ def test_compliant_distribution_passes_and_smoke_trains(site) -> None:  # type: 
     assert any("backend 'toy/gpu' not imported: requires surely-not-installed-lib>=1" in n
                for n in report.notes)
     assert "smoke training of toy/fast returned dict" in report.notes
+    assert not any("imported by every `th list`" in n for n in report.notes)
+
+
+def test_registrations_th_list_cannot_replay_are_noted(site) -> None:  # type: ignore[no-untyped-def]
+    body = GOOD_REGISTER.replace('register("toy", "fast", "toy.impl:ToyBackend")',
+                                 'from toy.impl import ToyBackend\n'
+                                 '    register("toy", "fast", ToyBackend)')
+    site("toy-dist", entry_points={"toy": "toy.plugin"}, modules=_plugin(body))
+    report = check_distribution("toy-dist")
+    assert report.problems == []
+    assert ("entry-point module 'toy.plugin' is imported by every `th list`: these "
+            "registrations are not plain data (import strings, strings, numbers, lists of "
+            "strings): backend ('toy', 'fast')") in report.notes
 
 
 def test_failing_smoke_training_is_a_problem(site) -> None:  # type: ignore[no-untyped-def]

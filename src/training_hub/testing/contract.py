@@ -21,7 +21,8 @@ without error, each registration under the entry-point name of its algorithm
 import strings resolve to Algorithm/Backend subclasses (backends only when
 their requirements are installed); every algorithm it defines has a complete
 parameter schema (a type and a description per field); and, when smoke
-parameters are given, each of its runnable backends trains with them.
+parameters are given, each of its runnable backends trains with them. Registrations
+that ``th list`` cannot replay from its cache (classes, components) are notes.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def _collect_registrations(module_name: str) -> list[Any]:
     loader = PluginLoader(collected.extend)
     loader.register_plugin(importlib.import_module(module_name), name=f"contract:{module_name}")
     return collected
+
+
+def _note_uncacheable(where: str, registrations: list[Any], report: ContractReport) -> None:
+    """Note registrations that ``th list`` cannot replay from its cache (allowed, slower)."""
+    from .._plugin_cache import storable
+
+    objects = [f"{reg.kind} {reg.args[:2]!r}" for reg in registrations
+               if storable(reg.kind, reg.args, reg.options) is None]
+    if objects:
+        report.notes.append(
+            f"{where} is imported by every `th list`: these registrations are not plain data "
+            f"(import strings, strings, numbers, lists of strings): {'; '.join(objects)}"
+        )
 
 
 def _check_schema(algorithm_name: str, cls: type[Any], report: ContractReport) -> None:
@@ -210,6 +224,7 @@ def check_distribution(
             continue
         if not registrations:
             report.problems.append(f"{where} registers nothing")
+        _note_uncacheable(where, registrations, report)
         for reg in registrations:
             if reg.kind == "component":
                 continue

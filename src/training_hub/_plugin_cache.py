@@ -20,8 +20,9 @@ it came from has changed:
   distribution adds or removes an entry there, so any install forgets
   everything; the rule importlib.metadata's cache follows);
 - the plugin's distribution, version and entry point are the same;
-- the module the entry point names and its parent packages have the same
-  modification time and size (an editable install's source is edited in place).
+- the module the entry point names, its parent packages and the modules of its
+  package that its import loaded have the same modification time and size (an
+  editable install's source is edited in place).
 
 A file changed less than :data:`RACY_SECONDS` before the cache was written
 could change again without a visible new time, so such an entry is not kept
@@ -39,6 +40,7 @@ import os
 import sys
 import time
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from . import _dists
@@ -120,9 +122,11 @@ def storable(kind: str, args: tuple[Any, ...], options: dict[str, Any]) -> Store
                                for k, v in options.items()})
 
 
-def source_files(module_name: str) -> list[str] | None:
-    """The files of module ``module_name`` and its parent packages (a namespace package has
-    none), or None when one of them is not a plain file (built in, frozen, not loaded)."""
+def source_files(module_name: str, imported: Iterable[str] = ()) -> list[str] | None:
+    """The files a plugin's registrations came from: module ``module_name``, its parent
+    packages (a namespace package has none) and the modules of the same top-level
+    package in ``imported`` (those its import loaded). None when one of the first two
+    is not a plain file (built in, frozen, not loaded)."""
     parts = module_name.split(".")
     files = []
     for end in range(1, len(parts) + 1):
@@ -132,6 +136,12 @@ def source_files(module_name: str) -> list[str] | None:
             files.append(path)
         elif end == len(parts) or module is None or not hasattr(module, "__path__"):
             return None
+    prefix = parts[0] + "."
+    for name in imported:
+        if name.startswith(prefix):
+            path = getattr(sys.modules.get(name), "__file__", None)
+            if isinstance(path, str) and path not in files:
+                files.append(path)
     return files
 
 

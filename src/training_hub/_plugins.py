@@ -11,7 +11,9 @@ succeeded.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FunctionType, MethodType, ModuleType
@@ -239,6 +241,7 @@ class PluginLoader:
                             for kind, args, options in remembered])
                 self._loaded_values[plugin.value] = _REMEMBERED
                 return
+            known_modules = len(sys.modules)
             module = _import(plugin.value)
             _check_api_version(module, plugin.value)
             self.pm.found = {}
@@ -250,7 +253,8 @@ class PluginLoader:
                 raise
             self._loaded_values[plugin.value] = module
             if cache:
-                self._offer_to_cache(cache, key, plugin, module, collected)
+                imported = list(itertools.islice(sys.modules, known_modules, None))
+                self._offer_to_cache(cache, key, plugin, module, collected, imported)
         except Exception as exc:  # a broken plugin must never break the others
             self._loaded_values[plugin.value] = None
             broken = BrokenPlugin(origin, f"{type(exc).__name__}: {exc}")
@@ -261,14 +265,15 @@ class PluginLoader:
             logger.warning("training-hub: %s", broken.line)
 
     def _offer_to_cache(self, cache: RegistrationCache, key: str, plugin: Advertised,
-                        module: object, collected: list[Registration]) -> None:
+                        module: object, collected: list[Registration],
+                        imported: list[str]) -> None:
         """Remember a plugin's registrations when a later process can replay them exactly."""
         if getattr(module, OPT_OUT_ATTRIBUTE, True) is False:
             return
         if not set(self.pm.found) <= set(_REGISTRATION_HOOKS):
             return  # it has event hooks: it must be imported to receive them
         stored = [storable(r.kind, r.args, r.options) for r in collected]
-        files = source_files(plugin.value.partition(":")[0].strip())
+        files = source_files(plugin.value.partition(":")[0].strip(), imported)
         if files is not None and all(s is not None for s in stored):
             cache.remember(key, files, [s for s in stored if s is not None])
 

@@ -293,3 +293,19 @@ def test_plugin_in_a_namespace_package_is_cached_and_edits_are_noticed(env: Env)
     package.write_text("# edited\n")
     assert env.th_list() == first
     assert env.imports() == ["nsroot.inner.plugin"]
+
+
+def test_editing_a_module_the_plugin_imports_from_its_package_is_noticed(env: Env) -> None:
+    source = PLUGIN.format(algo="texted", module="textpkg", description="DESCRIPTION",
+                           cuda=False).replace('"DESCRIPTION"', "DESCRIPTION")
+    source = "from textpkg.texts import DESCRIPTION\n" + source
+    write_distribution(env.site, "texted-dist", entry_points={"texted": "textpkg.plugin"},
+                       modules={"textpkg/__init__.py": "", "textpkg/plugin.py": source,
+                                "textpkg/texts.py": "DESCRIPTION = 'first'\n"})
+    assert _algorithm(env.th_list(), "texted")["description"] == "first"
+    assert env.imports() == ["textpkg.plugin"]
+    env.th_list()
+    assert env.imports() == []
+    (env.site / "textpkg" / "texts.py").write_text("DESCRIPTION = 'second'\n")
+    assert _algorithm(env.th_list(), "texted")["description"] == "second"
+    assert env.imports() == ["textpkg.plugin"]

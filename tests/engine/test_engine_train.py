@@ -238,3 +238,33 @@ def test_tied_embeddings_train_and_resume_with_checkpointing(tmp_path: Path) -> 
     assert all(torch.equal(reference[k], weights[k]) for k in reference)
     model = AutoModelForCausalLM.from_pretrained(resumed.last_checkpoint)
     assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+
+def _tensorboard_losses(folder: Path) -> dict[int, float]:
+    """The ``train/loss`` scalars TensorBoard shows for a run folder, by step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    steps = [event.step for event in events.Scalars("train/loss")]
+    assert len(steps) == len(set(steps)), f"a step is shown twice: {steps}"
+    return {event.step: event.value for event in events.Scalars("train/loss")}
+
+
+def test_tensorboard_shows_the_metrics_once_per_step_after_a_resume(
+    assets: TinyAssets, tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorboard")
+    settings = {"max_steps": 5, "save_every": 2, "checkpoint_at_epoch": False,
+                "tensorboard": True}
+    output = tmp_path / "run"
+    first = train(tiny_params(assets, output, **settings))
+    assert sorted(_tensorboard_losses(output / "tensorboard")) == [1, 2, 3, 4, 5]
+    # As if the run died after logging step 5 but before its checkpoint was complete.
+    (Path(first.last_checkpoint) / COMPLETE_MARKER).unlink()
+    resumed = train(tiny_params(assets, output, resume="latest", **settings))
+    assert resumed.steps == 5
+    shown = _tensorboard_losses(output / "tensorboard")
+    logged = {row["step"]: row["loss"] for row in _metrics(resumed.metrics_path)}
+    assert sorted(shown) == sorted(logged) == [1, 2, 3, 4, 5]
+    assert all(shown[step] == pytest.approx(logged[step], rel=1e-6) for step in logged)

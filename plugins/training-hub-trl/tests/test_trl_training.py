@@ -167,3 +167,36 @@ def test_dpo_chat_pairs_longer_than_max_seq_len_name_their_records(
     message = str(caught.value)
     assert "4 preference pair(s) are longer than max_seq_len=12" in message
     assert f"{pairs}:1:" in message and "truncate=True" in message
+
+
+def test_sft_on_trl_writes_tensorboard_where_native_does_and_resumes_cleanly(
+    assets: dict[str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("tensorboard")
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def shown(folder: Path) -> dict[int, float]:
+        events = EventAccumulator(str(folder))
+        events.Reload()
+        scalars = events.Scalars("train/loss")
+        steps = [s.step for s in scalars]
+        assert len(steps) == len(set(steps)), f"a step is shown twice: {steps}"
+        return {s.step: s.value for s in scalars}
+
+    output = tmp_path / "trl"
+    values = common(assets, output, effective_batch_size=4, learning_rate=1e-3, max_steps=4,
+                    save_every=2, logging_steps=1, tensorboard=True)
+    first = create_algorithm("sft", "trl").train(**values)
+    assert sorted(shown(output / "tensorboard")) == [1, 2, 3, 4]
+    assert not (output / "checkpoints" / "runs").exists()  # transformers' default place
+    # As if the run died after logging step 4 but before saving its checkpoint.
+    shutil.rmtree(first.last_checkpoint)
+    resumed = create_algorithm("sft", "trl").train(**{**values, "resume": "latest"})
+    assert resumed.steps == 4
+    logged = {json.loads(line)["step"]: json.loads(line)["loss"]
+              for line in Path(resumed.metrics_path).read_text().splitlines()}
+    board = shown(output / "tensorboard")
+    assert sorted(board) == sorted(logged) == [1, 2, 3, 4]
+    assert all(board[step] == pytest.approx(logged[step], rel=1e-5) for step in logged)

@@ -54,7 +54,10 @@ class MetricsLogger:
         if tensorboard and importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"))
+            # A resumed run logs the steps after its checkpoint again: purge_step hides
+            # the first attempt's events from that step on, as truncate_metrics does.
+            self._writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"),
+                                         purge_step=start_step + 1 if start_step else None)
         # A progress bar is invisible in a log file or CI: print plain lines there.
         quiet = quiet or not sys.stdout.isatty()
         self._quiet = quiet

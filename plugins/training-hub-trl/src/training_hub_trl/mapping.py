@@ -133,7 +133,6 @@ def trainer_kwargs(
         params.effective_batch_size, params.max_tokens_per_gpu, tokens_per_sample, world_size
     )
     on_cuda = params.device != "cpu" and _cuda_available()
-    tensorboard = params.tensorboard and importlib.util.find_spec("tensorboard") is not None
     use_liger = params.use_liger if params.use_liger is not None else _liger_can_run()
     return {
         "output_dir": output_dir,
@@ -163,7 +162,7 @@ def trainer_kwargs(
         "logging_strategy": "steps",
         "logging_steps": params.logging_steps,
         "logging_first_step": True,
-        "report_to": ["tensorboard"] if tensorboard else "none",
+        "report_to": "none",  # TensorBoard is training-hub's own callback (runtime.py)
         "disable_tqdm": params.quiet,
         "include_num_input_tokens_seen": "non_padding",
         "dataloader_num_workers": 0,

@@ -1,19 +1,23 @@
 """What the sft and dpo TRL backends share around the trainer: output folder, model,
-callbacks (checkpoint rules, metrics.jsonl, non-finite check), resume and the result.
+callbacks (checkpoint rules, metrics.jsonl, TensorBoard, non-finite check), resume and
+the result.
 
 Imported only when training (torch, transformers, trl).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
+from transformers.integrations import TensorBoardCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from training_hub._errors import ConfigError, ParameterError, TrainingError
@@ -32,6 +36,7 @@ __all__ = [
     "load_causal_lm",
     "prepare_output_dir",
     "run_trainer",
+    "tensorboard_callback",
     "trainer_callback",
     "training_callbacks",
 ]
@@ -207,16 +212,30 @@ def trainer_callback(trainer: Any, kind: type) -> Any:
     return next(c for c in trainer.callback_handler.callbacks if isinstance(c, kind))
 
 
+def tensorboard_callback(output_dir: Path, start_step: int) -> Any:
+    """TensorBoard logs in ``<ckpt_output_dir>/tensorboard``, where the native engine writes
+    them; a resumed run hides its first attempt's events after the checkpoint, as the
+    metrics file drops those lines. Only the main process writes."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return TensorBoardCallback()  # transformers' callback writes on rank 0 only
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"),
+                           purge_step=start_step + 1 if start_step else None)
+    return TensorBoardCallback(tb_writer=writer)
+
+
 def training_callbacks(params: TrainingParams, resume_from: str | None) -> list[Any]:
-    """Checkpoint rules, metrics file and (on_nonfinite='error') the non-finite check."""
+    """Checkpoint rules, metrics file, TensorBoard (``tensorboard`` and the package
+    installed) and (on_nonfinite='error') the non-finite check."""
     start_step = 0
     if resume_from is not None:
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
         start_step = int(state.get("global_step", 0))
-    callbacks: list[Any] = [
-        CheckpointRules(params),
-        MetricsFile(Path(params.ckpt_output_dir), start_step),
-    ]
+    output_dir = Path(params.ckpt_output_dir)
+    callbacks: list[Any] = [CheckpointRules(params), MetricsFile(output_dir, start_step)]
+    if params.tensorboard and importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(tensorboard_callback(output_dir, start_step))
     if params.on_nonfinite == "error":
         callbacks.append(NonFiniteGuard(checkpoints_dir(params)))
     return callbacks

@@ -48,7 +48,8 @@ __all__ = [
     "th_smoke_params",
 ]
 
-#: Modules an entry-point module must not import (``th list`` imports every plugin module).
+#: Modules an entry-point module must not import (the first ``th list`` after an install,
+#: ``th doctor`` and every lookup import plugin modules).
 HEAVY_MODULES = ("torch", "transformers")
 _ALGORITHM_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _IMPORT_PROBE = """

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "gpu_sft": "gpu_sft.py",
     "osft_cost": "osft_cost.py",
     "data_pipeline": "data_pipeline.py",
+    "lora_cpu": "lora_cpu.py",
     "profile": "profile_step.py",
 }
 

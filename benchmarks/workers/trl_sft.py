@@ -7,7 +7,9 @@ docs/benchmarks.md): ``padding_free=True`` without packing, ``max_length=None``;
 ``bf16=False``; on GPU (``"device": "cuda"``) bf16 with flash-attn when installed,
 else SDPA. The data are pre-tokenized JSONL with ``input_ids`` and unshifted
 ``labels``. Real (non-padding) tokens of each step are counted in the data
-collator; step times come from a callback.
+collator; step times come from a callback. With ``"lora": {"r", "alpha",
+"dropout", "target_modules"}`` the model trains peft LoRA adapters (TRL's
+``peft_config``), as TRL's LoRA recipe does.
 """
 
 from __future__ import annotations
@@ -86,8 +88,17 @@ def main() -> None:
                 torch.cuda.synchronize()
             step_ends.append(time.perf_counter() - self.begin)
 
+    peft_config = None
+    if spec.get("lora"):
+        from peft import LoraConfig
+
+        lora = spec["lora"]
+        peft_config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
+                                 lora_dropout=lora["dropout"],
+                                 target_modules=lora["target_modules"], task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset,
-                         processing_class=tokenizer, callbacks=[StepClock()])
+                         processing_class=tokenizer, callbacks=[StepClock()],
+                         peft_config=peft_config)
     collate = trainer.data_collator
 
     def counting_collator(examples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ __all__ = ["DOC_PATH", "render", "write_report"]
 DOC_PATH = ROOT / "docs" / "benchmarks.md"
 FINDINGS = BENCH_DIR / "findings.md"
 ORDER = ("startup", "discovery", "cpu_sft", "gpu_sft", "gpu_osft", "osft_cost", "data_pipeline",
-         "profile")
+         "lora_cpu", "profile")
 
 _INTRO = """\
 # Benchmarks
@@ -129,11 +129,10 @@ def _summary(results: list[dict[str, Any]]) -> list[str]:
 
 def render() -> str:
     """The Markdown of docs/benchmarks.md from the result files present."""
-    results = []
-    for name in ORDER:
-        path = RESULTS_DIR / f"{name}.json"
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
+    present = {path.stem: path for path in RESULTS_DIR.glob("*.json")}
+    # Results of benchmarks not in ORDER (a new script) come last, not silently left out.
+    names = [n for n in ORDER if n in present] + sorted(set(present) - set(ORDER))
+    results = [json.loads(present[name].read_text()) for name in names]
     lines = [_INTRO, *_summary(results)]
     for result in results:
         lines += _section(result)

@@ -114,6 +114,16 @@ def _bf16_mm_tflops() -> float:
 
 
 def _not_run(args: Any, reason: str) -> None:
+    """Say why nothing ran; a result of an earlier GPU run stays (a CPU machine running the
+    whole suite must not replace the committed GPU figures)."""
+    earlier = RESULTS_DIR / "gpu_sft.json"
+    if earlier.is_file():
+        measured = json.loads(earlier.read_text())
+        if any(row.get("value") is not None for row in measured.get("rows", [])):
+            date = measured.get("environment", {}).get("date", "?")
+            progress(f"not run ({reason}); kept the GPU result of {date} in "
+                     "benchmarks/results/gpu_sft.json")
+            return
     write_result(Result(
         name="gpu_sft", title="4. SFT and OSFT on GPU",
         command=reproduce_command("gpu_sft", args.quick),

@@ -233,11 +233,21 @@ def entry_points(group: str, memo: Memo | None = None) -> list[EntryPointInfo]:
         except OSError:
             pass
         known = memo.get(folder)
-        if known is None or known[0] != mtime or known[1] != size:
+        if known is None or not _memo_entry_is_current(known, mtime, size):
             entries = _folder_entry_points(folder, None if mtime is None else _read(path), group)
             known = memo[folder] = [mtime, size, [list(e) for e in entries]]
         found += [EntryPointInfo(*e) for e in known[2]]
     return found
+
+
+def _memo_entry_is_current(known: Any, mtime: int | None, size: int | None) -> bool:
+    """Whether a memo entry is well formed and was read from this very file."""
+    return (
+        isinstance(known, list) and len(known) == 3 and known[0] == mtime
+        and known[1] == size and isinstance(known[2], list)
+        and all(isinstance(e, list) and len(e) == 4 and all(isinstance(f, str) for f in e)
+                for e in known[2])
+    )
 
 
 def _folder_entry_points(folder: str, text: str | None, group: str) -> list[EntryPointInfo]:

@@ -197,6 +197,8 @@ class RegistrationCache:
                                     for kind, args, options in entry["registrations"]]
         except (KeyError, TypeError, ValueError):
             return None
+        if not all(_TARGET_POSITION.get(kind) == len(args) - 1 for kind, args, _ in stored):
+            return None  # not what storable() writes
         self._keep[key] = entry
         return stored
 

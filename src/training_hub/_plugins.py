@@ -234,13 +234,16 @@ class PluginLoader:
         origin = plugin.origin
         cache = self._cache
         key = cache.key(plugin.distribution, plugin.version, plugin.value) if cache else ""
-        try:
-            remembered = cache.recall(key) if cache else None
-            if remembered is not None:
+        remembered = cache.recall(key) if cache else None
+        if remembered is not None:
+            try:
                 self._sink([Registration(kind, tuple(args), options, origin)
                             for kind, args, options in remembered])
                 self._loaded_values[plugin.value] = _REMEMBERED
                 return
+            except Exception:  # a damaged cache entry: the sink committed nothing
+                logger.debug("training-hub: cannot replay %s from the plugin cache", key)
+        try:
             known_modules = len(sys.modules)
             module = _import(plugin.value)
             _check_api_version(module, plugin.value)

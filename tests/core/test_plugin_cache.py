@@ -309,3 +309,19 @@ def test_editing_a_module_the_plugin_imports_from_its_package_is_noticed(env: En
     (env.site / "textpkg" / "texts.py").write_text("DESCRIPTION = 'second'\n")
     assert _algorithm(env.th_list(), "texted")["description"] == "second"
     assert env.imports() == ["textpkg.plugin"]
+
+
+def test_damaged_cache_entries_are_ignored(env: Env) -> None:
+    env.add("alpha-dist", "alpha")
+    first = env.th_list()
+    env.imports()
+    (cache_file,) = env.cache_files()
+    data = json.loads(cache_file.read_text())
+    for entry in data["plugins"].values():
+        entry["registrations"] = [["algorithm", ["alpha"], {}], ["backend", 1, 2]]
+    for folder in data["entry_points"]:
+        data["entry_points"][folder][2] = [["too", "short"]]
+    cache_file.write_text(json.dumps(data))
+    assert env.th_list() == first
+    assert env.imports() == ["alpha_dist"]
+    assert env.th_list() == first and env.imports() == []  # rewritten whole

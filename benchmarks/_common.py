@@ -27,6 +27,7 @@ __all__ = [
     "ROOT",
     "VENVS_DIR",
     "Row",
+    "algorithm_problem",
     "child_env",
     "cpu_model",
     "emit_worker_result",
@@ -126,6 +127,19 @@ def first_party_plugins() -> dict[str, str | None]:
                 break
         found[name] = _version(name)
     return found
+
+
+def algorithm_problem(name: str) -> str | None:
+    """Why algorithm ``name`` cannot be measured (its plugin is not installed or fails to
+    list), else None: the rows of that algorithm then say so and the others stand."""
+    try:
+        from training_hub import AlgorithmRegistry
+
+        if name not in AlgorithmRegistry.list_algorithms():
+            return f"the {name} algorithm is not installed (plugins/training-hub-{name})"
+    except Exception as exc:  # any failure of the plugin makes the rows unmeasurable
+        return f"listing algorithms failed: {exc}"
+    return None
 
 
 def child_env(threads: int | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -23,6 +23,7 @@ from _common import (
     RESULTS_DIR,
     Result,
     Row,
+    algorithm_problem,
     bench_arguments,
     child_env,
     progress,
@@ -43,23 +44,12 @@ ADAPTERS: dict[str, Any] = {
 }
 
 
-def _lora_problem() -> str | None:
-    try:
-        from training_hub import AlgorithmRegistry
-
-        if "lora" not in AlgorithmRegistry.list_algorithms():
-            return "the lora algorithm is not installed (plugins/training-hub-lora)"
-    except Exception as exc:  # any failure of the plugin makes the rows unmeasurable
-        return f"listing algorithms failed: {exc}"
-    return None
-
-
 def main() -> None:
     args = bench_arguments(__doc__ or "")
     steps = 12 if args.quick else 30
     repeats = 1 if args.quick else 2
     env = child_env(threads=THREADS)
-    problem = _lora_problem()
+    problem = algorithm_problem("lora")
     runs: dict[str, list[TrainRun]] = {"native": [], "trl": []}
     with tempfile.TemporaryDirectory(prefix="th-bench-lora-") as tmp:
         work = Path(tmp)

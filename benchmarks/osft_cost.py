@@ -20,6 +20,7 @@ from _common import (
     RESULTS_DIR,
     Result,
     Row,
+    algorithm_problem,
     bench_arguments,
     child_env,
     progress,
@@ -41,17 +42,6 @@ def _step_seconds(run: TrainRun) -> float:
     return (run.seconds[-1] - run.seconds[WARMUP_STEPS - 1]) / steps
 
 
-def _osft_problem() -> str | None:
-    try:
-        from training_hub import AlgorithmRegistry
-
-        if "osft" not in AlgorithmRegistry.list_algorithms():
-            return "the osft algorithm is not installed (plugins/training-hub-osft)"
-    except Exception as exc:  # any failure of the plugin makes the row unmeasurable
-        return f"listing algorithms failed: {exc}"
-    return None
-
-
 def main() -> None:
     args = bench_arguments(__doc__ or "")
     steps = 10 if args.quick else 16
@@ -63,7 +53,7 @@ def main() -> None:
         f"target projections; step time averaged over steps {WARMUP_STEPS + 1}..{steps}; "
         f"best of {repeats} run(s) each."
     ]
-    problem = _osft_problem()
+    problem = algorithm_problem("osft")
     runs: dict[str, list[TrainRun]] = {"sft": [], "osft": []}
     with tempfile.TemporaryDirectory(prefix="th-bench-osft-") as tmp:
         work = Path(tmp)

@@ -35,7 +35,9 @@ import re
 import sys
 from typing import Any, NamedTuple
 
-__all__ = ["EntryPointInfo", "Memo", "Stamp", "clear", "entry_points", "stamp", "version"]
+__all__ = [
+    "EntryPointInfo", "Memo", "Stamp", "clear", "current_stamp", "entry_points", "version",
+]
 
 
 class EntryPointInfo(NamedTuple):
@@ -60,7 +62,7 @@ def _normalize(name: str) -> str:
 Stamp = tuple[tuple[str, ...], tuple[int | None, ...]]
 
 
-def stamp() -> Stamp:
+def _stamp() -> Stamp:
     """sys.path and the modification times (ns) of its entries: a scan is valid while
     they are equal, since installing or removing a distribution adds or removes an
     entry of a folder on sys.path."""
@@ -78,7 +80,7 @@ class _Scan:
     """The first metadata folder of each distribution name on sys.path, in order."""
 
     def __init__(self) -> None:
-        self.stamp = stamp()
+        self.stamp = _stamp()
         self.exact = _plain_path_finders()
         self.first: dict[str, str] = {}
         if not self.exact:
@@ -124,9 +126,14 @@ def _current() -> _Scan:
     """The scan of sys.path, made again when sys.path or a folder on it changed (the
     rule importlib.metadata's own cache follows)."""
     global _scan
-    if _scan is None or _scan.stamp != stamp():
+    if _scan is None or _scan.stamp != _stamp():
         _scan = _Scan()
     return _scan
+
+
+def current_stamp() -> Stamp:
+    """The stamp of the scan in use (the scan is made again first when it is stale)."""
+    return _current().stamp
 
 
 def clear() -> None:

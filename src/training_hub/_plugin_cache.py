@@ -79,7 +79,7 @@ def cache_file(stamp: _dists.Stamp | None = None) -> str | None:
     ``stamp``), or None when the cache is turned off."""
     if os.environ.get(ENV_PLUGIN_CACHE, "").strip().lower() in ("0", "false", "no", "off"):
         return None
-    paths = (stamp or _dists.stamp())[0]
+    paths = (stamp or _dists.current_stamp())[0]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     environment = "\0".join((sys.executable, *paths))
     name = f"plugins-{zlib.crc32(environment.encode('utf-8', 'surrogatepass')):08x}.json"
@@ -158,11 +158,12 @@ class RegistrationCache:
         self.entry_points: _dists.Memo = {}
         if path is not None:
             self._stored, self.entry_points = self._read(path)
-        self._entry_points_before = {k: list(v) for k, v in self.entry_points.items()}
+        # _dists replaces a memo entry it reads again, never changes one in place.
+        self._entry_points_before = dict(self.entry_points)
 
     @classmethod
     def for_this_environment(cls) -> RegistrationCache:
-        stamp = _dists.stamp()
+        stamp = _dists.current_stamp()  # the one the entry-point scan is valid for
         return cls(stamp, cache_file(stamp))
 
     def _read(self, path: str) -> tuple[dict[str, dict[str, Any]], _dists.Memo]:

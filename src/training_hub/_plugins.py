@@ -17,17 +17,14 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
 from . import _dists, hookspecs
 from ._origin import Origin
-from ._plugin_cache import OPT_OUT_ATTRIBUTE, source_files, storable
+from ._plugin_cache import OPT_OUT_ATTRIBUTE, RegistrationCache, source_files, storable
 from ._settings import PluginSettings
-
-if TYPE_CHECKING:
-    from ._plugin_cache import RegistrationCache
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -198,19 +195,15 @@ class PluginLoader:
         """Load every advertised plugin; with ``remember``, replay the registrations of
         unchanged plugins from the on-disk cache instead of importing them (``th list``:
         see ``_plugin_cache``) and remember the new ones."""
-        if not remember:
-            for name in self.advertised_names():
-                self.load(name)
-            return
-        from ._plugin_cache import RegistrationCache
-
-        self._cache = RegistrationCache.for_this_environment()
+        if remember:
+            self._cache = RegistrationCache.for_this_environment()
         try:
             for name in self.advertised_names():
                 self.load(name)
         finally:
             cache, self._cache = self._cache, None
-        cache.save()
+        if cache is not None:
+            cache.save()
 
     def load_components(self) -> None:
         self.load_all()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,16 +81,18 @@ class Env:
                            modules={f"{module}.py": source})
         return self.site / f"{module}.py"
 
-    def th_list(self, *args: str, **env: str) -> dict[str, object]:
-        _age(self.site, self.cwd)
+    def th_list(self, *args: str, age: bool = True,
+                extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+        if age:
+            _age(self.site, self.cwd)
         done = subprocess.run(
             [sys.executable, "-m", "training_hub.cli", "list", "--json", *args],
             capture_output=True, text=True, timeout=120, cwd=self.cwd,
             env={**os.environ, "PYTHONPATH": str(self.site), "XDG_CACHE_HOME": str(self.cache),
-                 "IMPORT_LOG": str(self.log), **env},
+                 "IMPORT_LOG": str(self.log), **(extra_env or {})},
         )
         assert done.returncode == 0, done.stderr
-        data: dict[str, object] = json.loads(done.stdout)
+        data: dict[str, Any] = json.loads(done.stdout)
         data["stderr"] = done.stderr
         return data
 
@@ -111,10 +114,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     return Env(tmp_path)
 
 
-def _algorithm(data: dict[str, object], name: str) -> dict[str, object]:
-    algorithms = data["algorithms"]
-    assert isinstance(algorithms, list)
-    return next(a for a in algorithms if a["name"] == name)
+def _algorithm(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(a for a in data["algorithms"] if a["name"] == name)
 
 
 def test_second_listing_imports_no_plugin_and_prints_the_same(env: Env) -> None:
@@ -126,9 +127,9 @@ def test_second_listing_imports_no_plugin_and_prints_the_same(env: Env) -> None:
     second = env.th_list()
     assert env.imports() == []
     assert second == first
-    backend = _algorithm(second, "alpha")["backends"][0]  # type: ignore[index]
+    backend = _algorithm(second, "alpha")["backends"][0]
     assert backend["requires_cuda"] is True and backend["requires"] == ["torch>=2.0"]
-    uncached = env.th_list(**{ENV_PLUGIN_CACHE: "0"})
+    uncached = env.th_list(extra_env={ENV_PLUGIN_CACHE: "0"})
     assert env.imports() == ["alpha_dist", "beta_dist"]
     assert uncached == first
 
@@ -158,7 +159,7 @@ def test_installing_or_removing_a_distribution_forgets_everything(env: Env) -> N
     os.utime(env.site, (INSTALLED_AT + 60, INSTALLED_AT + 60))  # what the install did to it
     data = env.th_list()
     assert env.imports() == ["alpha_dist", "beta_dist"]
-    assert {a["name"] for a in data["algorithms"]} >= {"alpha", "beta"}  # type: ignore[union-attr]
+    assert {a["name"] for a in data["algorithms"]} >= {"alpha", "beta"}
     for item in env.site.glob("beta_dist*"):
         if item.is_dir():
             for child in item.iterdir():
@@ -169,7 +170,7 @@ def test_installing_or_removing_a_distribution_forgets_everything(env: Env) -> N
     os.utime(env.site, (INSTALLED_AT + 120, INSTALLED_AT + 120))
     data = env.th_list()
     assert env.imports() == ["alpha_dist"]
-    assert "beta" not in {a["name"] for a in data["algorithms"]}  # type: ignore[union-attr]
+    assert "beta" not in {a["name"] for a in data["algorithms"]}
 
 
 def test_entry_points_edited_in_place_are_read_again(env: Env) -> None:
@@ -179,7 +180,7 @@ def test_entry_points_edited_in_place_are_read_again(env: Env) -> None:
     entry_points = next(env.site.glob("alpha_dist-*.dist-info")) / "entry_points.txt"
     entry_points.write_text(entry_points.read_text().replace("alpha =", "renamed ="))
     data = env.th_list()
-    names = {a["name"] for a in data["algorithms"]}  # type: ignore[union-attr]
+    names = {a["name"] for a in data["algorithms"]}
     assert "renamed" in names and "alpha" in names  # advertised as renamed, registers alpha
 
 
@@ -212,7 +213,7 @@ def test_broken_plugin_is_reported_on_every_listing(env: Env) -> None:
                        modules={"bad_plugin.py": "raise ImportError('boom')"})
     for _ in range(2):
         data = env.th_list()
-        assert [b["distribution"] for b in data["broken"]] == ["bad-dist"]  # type: ignore[union-attr]
+        assert [b["distribution"] for b in data["broken"]] == ["bad-dist"]
         assert "boom" in str(data["stderr"])
 
 
@@ -221,14 +222,8 @@ def test_files_changed_just_now_are_not_cached(env: Env) -> None:
     env.th_list()
     env.imports()
     module = env.site / "alpha_dist.py"
-    module.write_text(module.read_text() + "\n# touched\n")  # dated now, after aging
-    done = subprocess.run(
-        [sys.executable, "-m", "training_hub.cli", "list", "--json"], capture_output=True,
-        text=True, timeout=120, cwd=env.cwd,
-        env={**os.environ, "PYTHONPATH": str(env.site), "XDG_CACHE_HOME": str(env.cache),
-             "IMPORT_LOG": str(env.log)},
-    )
-    assert done.returncode == 0, done.stderr
+    module.write_text(module.read_text() + "\n# touched\n")  # dated now, not aged
+    env.th_list(age=False)
     assert env.imports() == ["alpha_dist"]
     saved = json.loads(env.cache_files()[0].read_text())
     assert not any(key.startswith("alpha-dist") for key in saved["plugins"])
@@ -248,8 +243,8 @@ def test_unreadable_cache_is_ignored_and_replaced(env: Env) -> None:
 
 def test_cache_turned_off_writes_nothing(env: Env) -> None:
     env.add("alpha-dist", "alpha")
-    env.th_list(**{ENV_PLUGIN_CACHE: "0"})
-    env.th_list(**{ENV_PLUGIN_CACHE: "0"})
+    env.th_list(extra_env={ENV_PLUGIN_CACHE: "0"})
+    env.th_list(extra_env={ENV_PLUGIN_CACHE: "0"})
     assert env.imports() == ["alpha_dist", "alpha_dist"]
     assert env.cache_files() == []
 

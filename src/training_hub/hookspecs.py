@@ -8,9 +8,12 @@ callback; they are called once, when the plugin is first needed.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .callbacks import TrainingHubContext
 
 __all__ = [
     "PROJECT_NAME",
@@ -72,21 +75,52 @@ def register_components(register: RegisterComponent) -> None:
     "data_formats", name, component)``."""
 
 
-@hookspec
-def on_train_start(algorithm: str, backend: str, params: dict[str, Any]) -> None:
-    """Called before a backend starts training, with the validated parameters."""
+# --- training events: the callback events of ``training_hub.callbacks``, for every run -----
+# An installed plugin implementing these observes every run of every algorithm and
+# backend (an experiment tracker, say). Each receives the run's TrainingHubContext and may
+# set its ``control`` flags, exactly as a TrainingHubCallback does.
 
 
 @hookspec
-def on_log(step: int, metrics: dict[str, Any]) -> None:
-    """Called on rank 0 each time the native engine writes a metrics line."""
+def on_train_begin(context: TrainingHubContext) -> None:
+    """After setup, before the first step."""
 
 
 @hookspec
-def on_checkpoint(step: int, path: str) -> None:
-    """Called on rank 0 after the native engine has written a complete checkpoint."""
+def on_epoch_begin(context: TrainingHubContext) -> None:
+    """At the start of each epoch."""
 
 
 @hookspec
-def on_train_end(algorithm: str, backend: str, result: Any) -> None:
-    """Called after training returned, with the backend's result object."""
+def on_step_begin(context: TrainingHubContext) -> None:
+    """Before each optimizer step."""
+
+
+@hookspec
+def on_step_end(context: TrainingHubContext) -> None:
+    """After each optimizer step."""
+
+
+@hookspec
+def on_log(context: TrainingHubContext) -> None:
+    """When a metrics record is written: ``context.metrics``."""
+
+
+@hookspec
+def on_evaluate(context: TrainingHubContext) -> None:
+    """After an evaluation: ``context.metrics`` holds ``val_loss`` and the others."""
+
+
+@hookspec
+def on_save(context: TrainingHubContext) -> None:
+    """After a complete checkpoint was written to ``context.checkpoint``."""
+
+
+@hookspec
+def on_epoch_end(context: TrainingHubContext) -> None:
+    """At the end of each epoch."""
+
+
+@hookspec
+def on_train_end(context: TrainingHubContext) -> None:
+    """After training ended: ``context.result`` is the backend's result object."""

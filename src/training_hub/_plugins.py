@@ -331,7 +331,10 @@ class PluginLoader:
     # --- training events -----------------------------------------------------------
     def emit(self, hook_name: str, **kwargs: Any) -> None:
         """Call an event hook on every loaded plugin; a failing one is logged, not raised."""
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+        hook = getattr(self.pm.hook, hook_name, None)
+        if hook is None:  # an event of the old contract; the callback bridge replaces emit
+            return
+        for impl in hook.get_hookimpls():
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
             except Exception as exc:

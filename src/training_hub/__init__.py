@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from ._factory import create_algorithm, dpo, lora, osft, sft, train
     from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION
+    from ._plot_loss import plot_loss
     from .hookspecs import hookimpl
     from .registry import Registry
 
@@ -55,6 +56,7 @@ __all__ = [
     "hookimpl",
     "lora",
     "osft",
+    "plot_loss",
     "register_plugin",
     "sft",
     "train",
@@ -72,6 +74,7 @@ _LAZY: dict[str, str] = {
     "PLUGIN_API_VERSION": "._plugins",
     "Registry": ".registry",
     "hookimpl": ".hookspecs",
+    "plot_loss": "._plot_loss",
     **{name: "._factory" for name in "create_algorithm dpo lora osft sft train".split()},
     **{name: "._errors" for name in _ERRORS},
 }

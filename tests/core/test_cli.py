@@ -158,13 +158,13 @@ def test_plot_writes_a_png_of_the_run(tmp_path: Path) -> None:
     records = [{"step": s, "loss": 5.0 / s, "lr": 1e-3} for s in range(1, 11)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert main(["plot", str(run)]) == 0
-    png = (run / "loss.png").read_bytes()
+    png = (run / "loss_plot.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
 
 
 def test_plot_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plot", str(tmp_path)]) == 2
-    assert "metrics.jsonl does not exist" in capsys.readouterr().err
+    assert "metrics.jsonl does not exist" in capsys.readouterr().err.replace("\n", " ")
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\nnot json\n')
     assert main(["plot", str(tmp_path)]) == 2
     assert "metrics.jsonl, line 2: not a metrics record" in capsys.readouterr().err

@@ -149,13 +149,28 @@ def new_plugin_command(
                f"pytest {folder / 'tests'}")
 
 
-@app.command("plot", short_help="PNG of loss and learning rate of a run.")
+@app.command("plot", short_help="PNG of the loss curves of one or more runs.")
 def plot_command(
-    run_dir: Path = typer.Argument(..., help="A run folder holding metrics.jsonl."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="PNG path to write."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (ckpt_output_dir); overlaid."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="PNG to write (default: loss_plot.png in the first run)."
+    ),
+    labels: list[str] | None = typer.Option(
+        None, "--label", help="Legend label of each run, in order (repeat per run)."
+    ),
+    ema: bool = typer.Option(False, "--ema", help="Overlay an exponential moving average."),
+    ema_span: int = typer.Option(30, "--ema-span", help="Span of the moving average."),
+    metric_keys: list[str] | None = typer.Option(
+        None, "--metric-key", help="Record key of the loss, tried in order (repeatable)."
+    ),
+    metrics_file: str | None = typer.Option(
+        None, "--metrics-file", help="File to read in each run folder (default: auto)."
+    ),
 ) -> None:
-    """Write a PNG of loss and learning rate against steps for a run."""
-    from ._plot import plot_run
+    """Plot loss (and val_loss, learning rate) against steps; the same as plot_loss()."""
+    from .._plot_loss import plot_loss
 
-    path = plot_run(run_dir, output)
+    path = plot_loss(run_dirs, metrics_file=metrics_file, output_path=output,
+                     labels=labels or None, ema=ema, ema_span=ema_span,
+                     metric_keys=metric_keys or None)
     typer.echo(f"wrote {path}")

@@ -1,9 +1,8 @@
 """Developer sessions: ``nox -s tests lint typecheck docs plugins slow gpu bench``.
 
 Every session installs torch from constraints.txt (the CPU build) so that no
-multi-GB CUDA build is pulled, and installs the core and the plugins from
-this checkout in one pip call, so ``training-hub`` never resolves to the
-unrelated project of that name on the package index.
+multi-GB CUDA build is pulled, and installs the core (the distribution
+``training-hub-core``) and the plugins from this checkout in one pip call.
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ description = "The '$algorithm' algorithm for training-hub."
 readme = "README.md"
 requires-python = ">=3.10"
 license = "Apache-2.0"
-# training-hub: install the core from its own source or index first; an unrelated
-# project publishes under the same name on PyPI (see training-hub's docs/plugin-guide.md).
-dependencies = ["training-hub>=0.1,<0.2"]
+# The core of training-hub is the distribution training-hub-core (PyPI's "training-hub"
+# is an unrelated project). Its minor version is the plugin API's compatibility range.
+dependencies = ["training-hub-core>=0.1.0,<0.2"]
 
 [project.optional-dependencies]
 test = ["pytest>=8"]
@@ -248,7 +248,7 @@ Made with `th new-plugin`; replace the toy backend with your training code.
 ## Develop
 
 ```bash
-pip install -e . --no-deps        # training-hub itself must already be installed
+pip install -e ".[test]"          # pulls the core, training-hub-core, from the index
 th list                           # shows '$algorithm' with backend 'toy', from $dist
 th info $algorithm                # parameters, from ${Class}Params
 th train $algorithm --ckpt-output-dir out --steps 100
@@ -262,8 +262,9 @@ python -m build                   # dist/*.whl and dist/*.tar.gz
 twine upload dist/*
 ```
 
-Users then `pip install $dist` next to training-hub; no code change in training-hub is
-needed: the `training_hub.algorithms` entry point makes it discoverable.
+Users then `pip install $dist`, which brings the core (`training-hub-core`) with it; no
+code change in training-hub is needed: the `training_hub.algorithms` entry point makes it
+discoverable.
 '''
 
 _FILES = {

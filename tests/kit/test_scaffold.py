@@ -47,7 +47,7 @@ def test_algorithm_name_and_refusals(tmp_path: Path) -> None:
     root = create_plugin("acme-tools", tmp_path, algorithm="line_fit")
     pyproject = (root / "pyproject.toml").read_text()
     assert 'line_fit = "acme_tools.plugin"' in pyproject
-    assert '"training-hub>=0.1,<0.2"' in pyproject
+    assert '"training-hub-core>=0.1.0,<0.2"' in pyproject
     assert "class LineFitParams(Params)" in (root / "src/acme_tools/algorithm.py").read_text()
     with pytest.raises(FileExistsError):
         create_plugin("acme-tools", tmp_path)

@@ -32,7 +32,7 @@ def run_doctor() -> int:
     cuda = False
     if torch_version is None:
         console.print("torch: not installed (the native engine needs it: "
-                      "pip install 'training-hub[engine]')")
+                      "pip install 'training-hub-core[engine]')")
     else:
         import torch
 

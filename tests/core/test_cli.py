@@ -49,6 +49,24 @@ def test_info_shows_parameters(plugin_site: AddDist, capsys: pytest.CaptureFixtu
     assert lr["type"] == "float" and lr["default"] == 2e-5 and lr["help"]
 
 
+def test_info_in_a_pipe_is_plain_text_with_every_help_whole(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "training_hub.cli", "info", "sft"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "60"},
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert not any(box in out for box in "│┃━─╭┏"), out[:400]
+    assert "\x1b[" not in out  # no colour codes in a file or pager
+    from training_hub_sft.algorithm import SFTParams
+
+    lines = out.splitlines()
+    for name, field in SFTParams.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        line = next(line for line in lines if line.split(" ", 1)[0] == flag)
+        assert line.endswith(field.description or ""), line
+    assert "advanced:" in lines
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -264,3 +282,27 @@ def test_unknown_register_keyword_breaks_the_plugin_with_its_name(
     assert len(broken) == 1 and broken[0]["distribution"] == "typo-dist"
     assert "unknown keyword(s) require_cuda" in broken[0]["message"]
     assert "requires, requires_cuda" in broken[0]["message"]
+
+
+def _complete(words: str, cword: int) -> list[str]:
+    env = {**os.environ, "_TH_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(cword)}
+    done = subprocess.run([sys.executable, "-m", "training_hub.cli"], env=env,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    return done.stdout.split()
+
+
+def test_shell_completion_of_commands_algorithms_and_backends() -> None:
+    assert "list" in _complete("th li", 1)
+    algorithms = _complete("th info ", 2)
+    assert {"sft", "osft", "lora"} <= set(algorithms)
+    assert _complete("th train os", 2) == ["osft"]
+    from training_hub import AlgorithmRegistry
+
+    assert set(_complete("th info sft --backend ", 4)) == set(
+        AlgorithmRegistry.list_backends("sft"))
+    assert _complete("th train sft -b na", 4) == ["native"]
+    script = subprocess.run([sys.executable, "-m", "training_hub.cli", "--show-completion",
+                             "bash"], capture_output=True, text=True, check=False)
+    assert script.returncode == 0 and "_TH_COMPLETE=complete_bash" in script.stdout

@@ -20,12 +20,34 @@ app = typer.Typer(
     help="training-hub: fine-tune language models with pluggable algorithms and backends.\n\n"
     "Global option: --debug shows tracebacks.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     # Plain click help: typer's rich help formatter alone costs ~60 ms of start-up.
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _complete_algorithm(incomplete: str) -> list[str]:
+    """Shell completion of algorithm names: entry-point names only, no plugin imported."""
+    from .._plugins import plugin_manager
+
+    return [n for n in plugin_manager().advertised_names() if n.startswith(incomplete)]
+
+
+def _complete_backend(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of the backends of the algorithm typed before ``--backend``."""
+    # While the option's value is being typed, click leaves the positional in ctx.args.
+    algorithm = ctx.params.get("algorithm") or next(iter(ctx.args), None)
+    if not algorithm:
+        return []
+    from .._algorithm_registry import AlgorithmRegistry
+
+    try:
+        names = AlgorithmRegistry.list_backends(algorithm)
+    except Exception:  # completion must never print an error into the shell
+        return []
+    return [n for n in names if n.startswith(incomplete)]
 
 
 def _version_callback(value: bool) -> None:
@@ -55,8 +77,12 @@ def list_command(
 
 @app.command("info", short_help="An algorithm's parameters and backends.")
 def info_command(
-    algorithm: str = typer.Argument(..., help="Algorithm name, e.g. sft."),
-    backend: str | None = typer.Option(None, "--backend", "-b", help="Show this backend."),
+    algorithm: str = typer.Argument(
+        ..., help="Algorithm name, e.g. sft.", autocompletion=_complete_algorithm
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", help="Show this backend.", autocompletion=_complete_backend
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show an algorithm's parameters (types, defaults, help) and its backends."""
@@ -96,9 +122,12 @@ def info_command(
 def train_command(
     ctx: typer.Context,
     algorithm: str | None = typer.Argument(
-        None, help="Algorithm to train (or `algorithm:` in the config file)."
+        None, help="Algorithm to train (or `algorithm:` in the config file).",
+        autocompletion=_complete_algorithm,
     ),
-    backend: str | None = typer.Option(None, "--backend", "-b", help="Backend to use."),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", help="Backend to use.", autocompletion=_complete_backend
+    ),
     config: Path | None = typer.Option(
         None, "--config", "-c", help="YAML/JSON file of parameters; flags override it."
     ),

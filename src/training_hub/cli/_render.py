@@ -92,35 +92,75 @@ def render_inventory(data: dict[str, Any]) -> None:
         console.print(escape(note), soft_wrap=True)
 
 
+def _info_header(algorithm: str, entry: Any, backends: list[str],
+                 backend: str | None) -> list[str]:
+    lines = [f"{algorithm} ({entry.target_name}, {entry.origin.label})"]
+    if entry.description:
+        lines.append(entry.description)
+    lines.append(f"backends: {', '.join(backends) or '(none installed)'}"
+                 + (f"; default: {entry.default_backend}" if entry.default_backend else ""))
+    if backend:
+        lines.append(f"showing parameters for backend: {backend}")
+    return lines
+
+
+def _info_groups(cls: type, params: list[ParamInfo]) -> list[tuple[str, list[ParamInfo]]]:
+    advanced: frozenset[str] = getattr(getattr(cls, "params_schema", None), "advanced",
+                                       frozenset())
+    return [("", [p for p in params if p.name not in advanced]),
+            ("advanced", [p for p in params if p.name in advanced])]
+
+
+def _flag(p: ParamInfo) -> str:
+    return "--" + p.name.replace("_", "-")
+
+
+def _render_info_plain(header: list[str], groups: list[tuple[str, list[ParamInfo]]]) -> None:
+    """Aligned columns, help never cut: for pipes, pagers and files."""
+    rows = [("flag", "type", "default", "help")]
+    for group, params in groups:
+        if group and params:
+            rows.append(("", "", "", ""))
+            rows.append((f"{group}:", "", "", ""))
+        rows += [(_flag(p), p.type_name, "required" if p.required else repr(p.default), p.help)
+                 for p in params]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    out = [*header, ""]
+    for row in rows:
+        out.append("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]).rstrip())
+    sys.stdout.write("\n".join(out) + "\n")
+
+
 def render_info(
     algorithm: str, entry: Any, backends: list[str], backend: str | None, cls: type,
     params: list[ParamInfo],
 ) -> None:
+    header = _info_header(algorithm, entry, backends, backend)
+    if not params:
+        header.append("This algorithm declares no parameter schema.")
+    if not sys.stdout.isatty():
+        if params:
+            _render_info_plain(header, _info_groups(cls, params))
+        else:
+            sys.stdout.write("\n".join(header) + "\n")
+        return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{algorithm}[/bold] ({entry.target_name}, {entry.origin.label})")
-    if entry.description:
-        console.print(entry.description)
-    console.print(f"backends: {', '.join(backends) or '(none installed)'}"
-                  + (f"; default: {entry.default_backend}" if entry.default_backend else ""))
-    if backend:
-        console.print(f"showing parameters for backend: {backend}")
+    console.print(f"[bold]{escape(header[0])}[/bold]")
+    for line in header[1:]:
+        console.print(escape(line))
     if not params:
-        console.print("This algorithm declares no parameter schema.")
         return
-    advanced: frozenset[str] = getattr(getattr(cls, "params_schema", None), "advanced",
-                                       frozenset())
     table = Table(show_lines=False)
     for column in ("flag", "type", "default", "help"):
         table.add_column(column, overflow="fold")
-    for group, rows in (("", [p for p in params if p.name not in advanced]),
-                        ("advanced", [p for p in params if p.name in advanced])):
+    for group, rows in _info_groups(cls, params):
         if group and rows:
             table.add_section()
         for p in rows:
-            flag = "--" + p.name.replace("_", "-")
-            default = "[bold red]required[/bold red]" if p.required else repr(p.default)
-            table.add_row(flag, p.type_name, default, p.help)
+            default = "[bold red]required[/bold red]" if p.required else escape(repr(p.default))
+            table.add_row(_flag(p), escape(p.type_name), default, escape(p.help))
     console.print(table)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._conflict import warn_if_installed_here as _warn_if_installed_here
 from ._version import __version__
+
+# PyPI's unrelated 'training-hub' overwrites this package's files (see _conflict).
+_warn_if_installed_here(__path__[0])
 
 if TYPE_CHECKING:
     from ._algorithm import Algorithm, Backend

@@ -17,6 +17,10 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``th`` console script; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from .._conflict import warn_if_installed_here
+
+    # Also here: PyPI's 'training-hub' may have replaced training_hub/__init__.py itself.
+    warn_if_installed_here(os.path.dirname(os.path.dirname(__file__)))
     debug = "--debug" in args or os.environ.get("TRAINING_HUB_DEBUG", "") not in ("", "0")
     if "--debug" in args:
         args.remove("--debug")

@@ -27,6 +27,10 @@ def run_doctor() -> int:
     console = Console()
     problems: list[str] = []
     console.print(f"training-hub {__version__}")
+    from .._conflict import conflict_message, conflicting_distributions
+
+    for where in conflicting_distributions():  # PyPI's unrelated 'training-hub'
+        problems.append(conflict_message(where))
     console.print(f"python {platform.python_version()} ({sys.executable}) on {platform.platform()}")
     torch_version = _version("torch")
     cuda = False

@@ -20,11 +20,13 @@ class TrainingParams(Params):
 
     # --- what to train, on what, and where to write -------------------------------
     model_path: str = Field(
-        description="Hugging Face model folder (config.json, tokenizer, safetensors weights)."
+        description="Hugging Face model folder (config.json, tokenizer, safetensors weights), "
+        "or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct (see revision)."
     )
     data_path: str = Field(
         description="Training data: .jsonl, .json or .parquet with chat `messages`, "
-        "`document` or pre-tokenized `input_ids`/`labels` records."
+        "`document` or pre-tokenized `input_ids`/`labels` records; or a data set: a folder "
+        "written by datasets' save_to_disk, or a Hub data set id (see data_split)."
     )
     ckpt_output_dir: str = Field(
         description="Folder for checkpoints, metrics.jsonl and logs of this run."
@@ -99,7 +101,7 @@ class TrainingParams(Params):
         False, description="Train on every token of chat samples, not only assistant turns."
     )
     tokenizer_path: str | None = Field(
-        None, description="Tokenizer folder if it differs from model_path."
+        None, description="Tokenizer folder (or Hub id) if it differs from model_path."
     )
     data_cache_dir: str | None = Field(
         None, description="Where tokenized data is cached; default: ~/.cache/training-hub."
@@ -109,6 +111,24 @@ class TrainingParams(Params):
     )
     trust_remote_code: bool = Field(
         False, description="Allow the model folder to run its own Python code. Off by default."
+    )
+
+    # --- the Hugging Face Hub: ids in model_path, tokenizer_path, data_path (hub.py; ---
+    # docs/user-guide.md, "Models and data from the Hub"). HF_TOKEN, HF_HUB_OFFLINE... apply.
+    revision: str | None = Field(
+        None, description="Branch, tag or commit hash of model_path/tokenizer_path when they "
+        "are Hub ids; default: main."
+    )
+    data_revision: str | None = Field(
+        None, description="Branch, tag or commit hash of data_path when it is a Hub data set "
+        "id; default: main."
+    )
+    data_subset: str | None = Field(
+        None, description="Subset (config name) of the data set in data_path (a Hub id or a "
+        "data set folder)."
+    )
+    data_split: str | None = Field(
+        None, description="Split of the data set in data_path to train on; default: train."
     )
 
     # --- checkpoints, resume, logging -----------------------------------------------
@@ -147,7 +167,7 @@ class TrainingParams(Params):
         {
             "adam_beta1", "adam_beta2", "adam_eps", "torch_compile", "use_liger", "num_threads",
             "data_cache_dir", "data_workers", "rdzv_endpoint", "master_addr", "master_port",
-            "node_rank", "on_nonfinite", "tokenizer_path",
+            "node_rank", "on_nonfinite", "tokenizer_path", "data_revision",
         }
     )
 

@@ -203,3 +203,21 @@ def plot_command(
                      labels=labels or None, ema=ema, ema_span=ema_span,
                      metric_keys=metric_keys or None)
     typer.echo(f"wrote {path}")
+
+@app.command("push", short_help="Upload a checkpoint to the Hugging Face Hub.")
+def push_command(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint folder (checkpoints/step-<N>)."),
+    repo_id: str = typer.Argument(..., help="Model repository, e.g. my-org/my-model."),
+    private: bool = typer.Option(False, "--private", help="Create the repository private."),
+    revision: str | None = typer.Option(
+        None, "--revision", "--branch", help="Branch to commit to (created when missing)."
+    ),
+    message: str | None = typer.Option(None, "--message", "-m", help="Commit message."),
+) -> None:
+    """Upload the model files of a checkpoint (model card included, training state left out)
+    with huggingface_hub; the token comes from HF_TOKEN or `hf auth login`."""
+    from ..hub import push_folder
+
+    url = push_folder(checkpoint, repo_id, private=private, revision=revision,
+                      commit_message=message, progress=typer.echo)
+    typer.echo(f"pushed: {url}")

@@ -29,8 +29,8 @@ def run_doctor() -> int:
     console.print(f"training-hub {__version__}")
     from .._conflict import conflict_message, conflicting_distributions
 
-    for where in conflicting_distributions():  # PyPI's unrelated 'training-hub'
-        problems.append(conflict_message(where))
+    for other in conflicting_distributions():  # PyPI's unrelated 'training-hub'
+        problems.append(conflict_message(other))
     console.print(f"python {platform.python_version()} ({sys.executable}) on {platform.platform()}")
     torch_version = _version("torch")
     cuda = False

@@ -23,7 +23,7 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 def _install_all(session: nox.Session, *extra: str) -> None:
     editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
-    session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot,tensorboard]", *editable, *extra)
+    session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot,tensorboard,hub]", *editable, *extra)
 
 
 @nox.session

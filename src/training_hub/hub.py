@@ -76,6 +76,15 @@ def is_dataset_folder(path: str | Path) -> bool:
     )
 
 
+def _require_huggingface_hub(what: str) -> None:
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs the huggingface_hub package: pip install 'training-hub-core[hub]'"
+        ) from None
+
+
 def _offline() -> bool:
     from huggingface_hub import constants
 
@@ -143,6 +152,7 @@ def _snapshot(
     repo_id: str, *, kind: str, revision: str | None, local_files_only: bool, param: str,
     error: type[UserError], allow_patterns: list[str] | None = None,
 ) -> Path:
+    _require_huggingface_hub(f"{param} '{repo_id}' (a Hub id)")
     from huggingface_hub import snapshot_download
 
     try:
@@ -356,9 +366,10 @@ def push_folder(
 ) -> str:
     """Upload a checkpoint folder to model repository ``repo_id`` (created when missing) and
     return the URL of the commit. The training state (optimizer, RNG) stays behind."""
+    _check_model_folder(Path(folder))
+    _require_huggingface_hub("Pushing a checkpoint")
     from huggingface_hub import HfApi, get_token
 
-    _check_model_folder(Path(folder))
     token = token or get_token()
     if token is None:
         raise ConfigError(

@@ -23,7 +23,8 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 def _install_all(session: nox.Session, *extra: str) -> None:
     editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
-    session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot,tensorboard,hub]", *editable, *extra)
+    session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot,tensorboard,hub]", *editable,
+                    *extra)
 
 
 @nox.session
@@ -61,6 +62,15 @@ def plugins(session: nox.Session) -> None:
         session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", *local, "-e",
                     str(plugin), external=True)
         session.run(str(venv / "bin" / "pytest"), "-q", str(plugin / "tests"), external=True)
+
+
+@nox.session
+def packaging(session: nox.Session) -> None:
+    """The plugin author's flow from wheels in a local index (tests/core/test_distribution.py,
+    its slow test too: a plugin that needs torch, installed alone into a fresh venv)."""
+    _install_all(session)
+    session.run("pytest", "-q", "-m", "slow or not slow", "tests/core/test_distribution.py",
+                *session.posargs)
 
 
 @nox.session

@@ -165,3 +165,28 @@ def test_import_check_looks_only_next_to_the_package(tmp_path: Path) -> None:
             _conflict.warn_if_installed_here(str(site / "training_hub"))  # once per process
         patch.setattr(sys, "path", [str(tmp_path), str(site)])
         assert _conflict.conflicting_distributions() == [where]
+
+
+@pytest.mark.slow
+def test_sft_installed_alone_from_the_index_trains_the_demo(index: Path, tmp_path: Path) -> None:
+    """The same flow with a plugin that needs the engine: torch, transformers... come from
+    wheels repacked from this environment (about 1 GB, uncompressed), so it is slow-marked
+    (run: nox -s packaging)."""
+    requires = metadata.requires("training-hub-sft") or []
+    heavy = [repack_installed(name, tmp_path / "heavy", compress=False)
+             for name in dependency_closure(requires) if not name.startswith("training-hub")]
+    engine_index = write_simple_index([*index.glob("*/*.whl"), *heavy], tmp_path / "simple")
+    python = _fresh_venv(tmp_path / "venv")
+    _pip(python, engine_index, "install", "-q", "training-hub-sft")
+    installed = _installed(python)
+    assert installed["training-hub-core"] == "0.1.0" and "training-hub" not in installed
+    assert "torch" in installed and "transformers" in installed  # the core's engine extra
+    th = str(python.parent / "th")
+    env = {**os.environ, "TRAINING_HUB_PLUGIN_CACHE": "0", "XDG_CACHE_HOME": str(tmp_path)}
+    listing = json.loads(_run(th, "list", "--json", env=env).stdout)
+    sft = next(a for a in listing["algorithms"] if a["name"] == "sft")
+    assert sft["provided_by"]["distribution"] == "training-hub-sft"
+    out = tmp_path / "out"
+    _run(th, "train", "sft", "--demo", "--max-steps", "2", "--ckpt-output-dir", str(out),
+         "--quiet", env=env, timeout=600)
+    assert (out / "checkpoints" / "step-2" / "model.safetensors").is_file()

@@ -58,10 +58,12 @@ def _compressed_tag(tags: list[str]) -> str:
     return "-".join(".".join(values) for values in parts)
 
 
-def repack_installed(name: str, out_dir: Path) -> Path:
+def repack_installed(name: str, out_dir: Path, *, compress: bool = True) -> Path:
     """A wheel of the installed distribution ``name`` in ``out_dir``; returns its path.
 
-    Raises ``ValueError`` for an editable install (its files are not in site-packages).
+    ``compress=False`` stores the files uncompressed (much faster for torch-sized
+    distributions). Raises ``ValueError`` for an editable install (its files are not
+    in site-packages).
     """
     dist = metadata.distribution(name)
     direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
@@ -78,7 +80,8 @@ def repack_installed(name: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     wheel = out_dir / f"{dist_name}-{version}-{_compressed_tag(tags)}.whl"
     record = []
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(wheel, "w", method) as archive:
         for file in dist.files:
             path = file.as_posix()
             if path.startswith("..") or "__pycache__" in path or path.endswith(".pyc"):

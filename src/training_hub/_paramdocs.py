@@ -33,8 +33,9 @@ def params_markdown(schema: type[Params], *, inherited: type[Params] | None = No
     lines = ["| parameter (flag) | type | default | what it does |", "|---|---|---|---|"]
     for p in own:
         default = "**required**" if p.required else f"`{p.default!r}`"
-        lines.append(f"| `{p.name}` (`--{p.name.replace('_', '-')}`) | `{_cell(p.type_name)}` "
-                     f"| {default} | {_cell(p.help)} |")
+        also = "".join(f"; also `{a}`" for a in p.aliases)  # e.g. training_hub 0.11.2's
+        lines.append(f"| `{p.name}` (`--{p.name.replace('_', '-')}`{also}) "
+                     f"| `{_cell(p.type_name)}` | {default} | {_cell(p.help)} |")
     if inherited is not None:
         lines.append(f"\nPlus every other parameter of `{inherited.__name__}` (the sft table "
                      "above).")

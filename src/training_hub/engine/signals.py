@@ -36,7 +36,9 @@ class StopRequest:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
+        #: False (``enable_jit_checkpoint=False``): the signals keep their default action.
+        self.enabled = enabled
         self.signal_name: str | None = None
         self._previous: dict[int, Any] = {}
 
@@ -52,7 +54,7 @@ class StopRequest:
         self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             for signum in self.SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self

@@ -25,6 +25,10 @@ RDZV_ID = "training-hub"
 _NATIVE = "use the native backend for this"
 
 LIMITS: tuple[Limit, ...] = (
+    Limit("optimizer", one_of("adamw"), "instructlab-training always uses AdamW; optimizers of "
+          "training-hub plugins run on the native engine only", "remove optimizer"),
+    Limit("loss", one_of("cross_entropy"), "instructlab-training always trains with cross-entropy; losses "
+          "of training-hub plugins run on the native engine only", "remove loss"),
     Limit("max_steps", one_of(None), "instructlab-training stops only at epoch ends",
           "remove max_steps and set num_epochs"),
     Limit("truncate", one_of(), "instructlab-training drops samples longer than max_seq_len "
@@ -87,7 +91,8 @@ def to_instructlab_args(params: TrainingParams) -> tuple[Any, Any]:
     """
     from instructlab.training.config import TorchrunArgs, TrainingArgs
 
-    torchrun_fields: dict[str, Any] = {**params.torchrun_options(), "rdzv_id": RDZV_ID}
+    # the run's rdzv_id (training_hub 0.11.2's name) when given, else ours
+    torchrun_fields: dict[str, Any] = {"rdzv_id": RDZV_ID, **params.torchrun_options()}
 
     use_liger = params.use_liger if params.use_liger is not None else _installed("liger_kernel")
     tensorboard_dir = None

@@ -133,7 +133,7 @@ class LoRAModelAdapter(ModelAdapter):
         self.model: Any = None
 
     def prepare(self, model: Any) -> Any:
-        if self.params.load_in_4bit:
+        if self.params.load_in_4bit or self.params.load_in_8bit:
             model = self._reload_in_4bit(model)
         try:
             peft_model = get_peft_model(model, build_lora_config(self.params))
@@ -175,18 +175,24 @@ class LoRAModelAdapter(ModelAdapter):
             )
 
     def _reload_in_4bit(self, model: Any) -> Any:
-        """QLoRA: the frozen base in 4-bit NF4 on this process's GPU (bf16 compute)."""
+        """QLoRA: the frozen base in 4-bit (bnb_4bit_* settings; default NF4, bf16 compute) or
+        8-bit (load_in_8bit) on this process's GPU."""
         import os
 
         from peft import prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        quantization = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+        p = self.params
+        quantization = (
+            BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type=p.bnb_4bit_quant_type,
+                bnb_4bit_use_double_quant=p.bnb_4bit_use_double_quant,
+                bnb_4bit_compute_dtype=getattr(torch, p.bnb_4bit_compute_dtype),
+            )
+            if p.load_in_4bit
+            else BitsAndBytesConfig(load_in_8bit=True)
         )
         quantized = AutoModelForCausalLM.from_pretrained(
             self.params.model_path,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from training_hub import Algorithm
 from training_hub.training_params import TrainingParams
@@ -38,12 +38,73 @@ class LoRAParams(TrainingParams):
         False, description="QLoRA: load the frozen base model in 4-bit NF4 (needs a CUDA GPU "
         "and bitsandbytes)."
     )
+    # --- training_hub 0.11.2's lora_sft quantization and model options -------------------
+    load_in_8bit: bool = Field(
+        False, description="Load the frozen base model in 8-bit (bitsandbytes LLM.int8; needs "
+        "a CUDA GPU and bitsandbytes). Not with load_in_4bit."
+    )
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field(
+        "nf4", description="4-bit data type of the base weights with load_in_4bit."
+    )
+    bnb_4bit_compute_dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Compute dtype of the 4-bit layers with load_in_4bit."
+    )
+    bnb_4bit_use_double_quant: bool = Field(
+        True, description="Also quantize the 4-bit quantization constants (load_in_4bit)."
+    )
+    enable_model_splitting: bool = Field(
+        False, description="training_hub 0.11.2's device_map='balanced' (one process over "
+        "several GPUs). The native engine shards instead: True is an error that says to use "
+        "nproc_per_node (FSDP2)."
+    )
+    finetune_vision_layers: bool = Field(
+        False, description="Vision-language models: also adapt the vision encoder. The native "
+        "engine trains causal language models, so True is an error."
+    )
+    finetune_language_layers: bool = Field(
+        True, description="Adapt the language model's layers (the only ones the native engine "
+        "trains; False is an error)."
+    )
     merge_adapter: bool = Field(
         False, description="Also write the merged full model (base + adapter) into "
         "merged/ of each checkpoint."
     )
 
-    advanced: ClassVar[frozenset[str]] = TrainingParams.advanced | {"lora_dropout"}
+    advanced: ClassVar[frozenset[str]] = TrainingParams.advanced | {
+        "lora_dropout", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype",
+        "bnb_4bit_use_double_quant", "enable_model_splitting", "finetune_vision_layers",
+        "finetune_language_layers",
+    }
+
+    @model_validator(mode="after")
+    def _check_peer_options(self) -> LoRAParams:
+        problems = []
+        if self.load_in_4bit and self.load_in_8bit:
+            problems.append("load_in_4bit and load_in_8bit both ask for a quantized base: set one")
+        bnb_set = [name for name in ("bnb_4bit_quant_type", "bnb_4bit_compute_dtype",
+                                     "bnb_4bit_use_double_quant")
+                   if getattr(self, name) != type(self).model_fields[name].default]
+        if not self.load_in_4bit and bnb_set:
+            problems.append(f"{', '.join(bnb_set)} apply only with load_in_4bit=True (QLoRA)")
+        if self.enable_model_splitting:
+            problems.append(
+                "enable_model_splitting=True (one process spread over several GPUs) is not how "
+                "the native engine scales: set nproc_per_node to the number of GPUs and FSDP2 "
+                "shards the model across them"
+            )
+        if self.finetune_vision_layers:
+            problems.append(
+                "finetune_vision_layers=True: the native lora backend trains causal language "
+                "models and has no vision encoder to adapt"
+            )
+        if not self.finetune_language_layers:
+            problems.append(
+                "finetune_language_layers=False leaves nothing to train on a causal language "
+                "model"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("target_modules")
     @classmethod

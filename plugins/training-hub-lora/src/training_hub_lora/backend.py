@@ -41,19 +41,22 @@ class NativeLoRABackend(NativeBackend):
                 "with nproc_per_node/nnodes > 1: set merge_adapter=False and merge afterwards "
                 "with training_hub_lora.adapter.save_merged_model(checkpoint, output_dir)."
             )
-        if not params.load_in_4bit:
+        super().check_params(params)
+        if not (params.load_in_4bit or params.load_in_8bit):
             return
+        name = "load_in_4bit" if params.load_in_4bit else "load_in_8bit"
+        flag = f"{name}=True (QLoRA)" if params.load_in_4bit else f"{name}=True"
         problem = qlora_problem()
         if params.device == "cpu":
             problem = "device='cpu' was requested"
         if problem is not None:
             raise ParameterError(
-                f"load_in_4bit=True (QLoRA) cannot run here: {problem}. Run on a CUDA GPU "
-                "with bitsandbytes installed, or set load_in_4bit=False (plain LoRA)."
+                f"{flag} cannot run here: {problem}. Run on a CUDA GPU with bitsandbytes "
+                f"installed, or set {name}=False (plain LoRA on a full-precision base)."
             )
         if params.merge_adapter or params.nproc_per_node > 1 or params.nnodes > 1:
             raise ParameterError(
-                "load_in_4bit=True (QLoRA) trains on one GPU and saves the adapter only: set "
+                f"{flag} trains on one GPU and saves the adapter only: set "
                 "merge_adapter=False and nproc_per_node=nnodes=1, then merge afterwards with "
                 "training_hub_lora.adapter.save_merged_model(checkpoint, output_dir)."
             )

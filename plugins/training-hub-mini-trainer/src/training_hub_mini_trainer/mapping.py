@@ -24,6 +24,10 @@ SCHEDULERS = {"constant": "constant_with_warmup", "linear": "linear", "cosine": 
 TRAIN_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 LIMITS: tuple[Limit, ...] = (
+    Limit("optimizer", one_of("adamw"), "mini-trainer always uses AdamW; optimizers of "
+          "training-hub plugins run on the native engine only", "remove optimizer"),
+    Limit("loss", one_of("cross_entropy"), "mini-trainer always trains with cross-entropy; losses "
+          "of training-hub plugins run on the native engine only", "remove loss"),
     Limit("truncate", one_of(False), "mini-trainer cannot cut samples (the backend stops on a "
           "sample longer than max_seq_len instead)", "remove truncate or cut the data"),
     Limit("max_grad_norm", one_of(1.0), "mini-trainer clips the gradient norm at 1.0",
@@ -38,6 +42,8 @@ LIMITS: tuple[Limit, ...] = (
           "remove num_threads"),
     Limit("on_nonfinite", one_of(), "mini-trainer neither stops nor skips a step on a NaN/inf "
           "loss", "remove on_nonfinite"),
+    Limit("lr_scheduler", lambda name: name in SCHEDULERS, "mini-trainer knows only the "
+          "constant, linear and cosine schedules", "choose one of those"),
     Limit("data_format", one_of("auto", "tokenized"), "mini-trainer reads pre-tokenized "
           "`input_ids`/`labels` records only", "tokenize the data first"),
     Limit("unmask", one_of(False), "in pre-tokenized data the `labels` decide which tokens "
@@ -75,7 +81,8 @@ def to_mini_trainer_args(params: Any, *, bf16_supported: bool) -> tuple[Any, Any
     """
     from mini_trainer.training_types import TorchrunArgs, TrainingArgs, TrainingMode
 
-    torchrun_fields: dict[str, Any] = {**params.torchrun_options(), "rdzv_id": RDZV_ID}
+    # the run's rdzv_id (training_hub 0.11.2's name) when given, else ours
+    torchrun_fields: dict[str, Any] = {"rdzv_id": RDZV_ID, **params.torchrun_options()}
 
     by_steps = params.max_steps is not None
     use_liger = (

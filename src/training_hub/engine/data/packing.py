@@ -56,9 +56,10 @@ def split_across_ranks(
 
 
 def pack_first_fit_decreasing(
-    indices: Sequence[int], lengths: np.ndarray, budget: int
+    indices: Sequence[int], lengths: np.ndarray, budget: int, max_samples: int | None = None
 ) -> list[list[int]]:
-    """Pack samples into bins of at most ``budget`` tokens (first-fit decreasing)."""
+    """Pack samples into bins of at most ``budget`` tokens (first-fit decreasing) and, when
+    given, at most ``max_samples`` samples (``micro_batch_size``; 1: no packing)."""
     bins: list[list[int]] = []
     room: list[int] = []
     for index in sorted(indices, key=lambda i: (-int(lengths[i]), i)):
@@ -69,7 +70,7 @@ def pack_first_fit_decreasing(
                 "raise max_tokens_per_gpu or lower max_seq_len."
             )
         for slot, free in enumerate(room):
-            if length <= free:
+            if length <= free and (max_samples is None or len(bins[slot]) < max_samples):
                 bins[slot].append(index)
                 room[slot] -= length
                 break
@@ -172,6 +173,7 @@ class StepBatcher:
         world_size: int = 1,
         rank: int = 0,
         pad_token_id: int = 0,
+        max_samples_per_micro_batch: int | None = None,
     ) -> None:
         if len(dataset) == 0:
             raise DataError("The training data holds no samples.")
@@ -191,6 +193,7 @@ class StepBatcher:
         self.world_size = world_size
         self.rank = rank
         self.pad_token_id = pad_token_id
+        self.max_samples_per_micro_batch = max_samples_per_micro_batch
         self.steps_per_epoch = math.ceil(len(dataset) / effective_batch_size)
         self._epoch = 0
         self._step_in_epoch = 0
@@ -242,7 +245,12 @@ class StepBatcher:
         indices = self.epoch_order(epoch)[start : start + self.effective_batch_size].tolist()
         lengths = self.dataset.lengths
         shares = split_across_ranks(indices, lengths, self.world_size)
-        per_rank = [pack_first_fit_decreasing(s, lengths, self.max_tokens_per_gpu) for s in shares]
+        per_rank = [
+            pack_first_fit_decreasing(
+                s, lengths, self.max_tokens_per_gpu, self.max_samples_per_micro_batch
+            )
+            for s in shares
+        ]
         return equalize_micro_batch_counts(per_rank, lengths)
 
     def __len__(self) -> int:

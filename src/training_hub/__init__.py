@@ -31,11 +31,25 @@ if TYPE_CHECKING:
         TrainingHubError,
         UserError,
     )
-    from ._factory import create_algorithm, dpo, lora, osft, sft, train
-    from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION
+    from ._estimate import estimate
+    from ._factory import create_algorithm, train
     from ._plot_loss import plot_loss
+    from ._plugins import ENTRY_POINT_GROUP, PLUGIN_API_VERSION
+    from ._signatures import (
+        dpo,
+        embedding_sft,
+        gepa,
+        grpo,
+        lora,
+        lora_grpo,
+        lora_sft,
+        osft,
+        sft,
+    )
+    from .callbacks import TrainingHubCallback, TrainingHubContext, TrainingHubControl
     from .hookspecs import hookimpl
     from .registry import Registry
+    from .rewards import binary_reward, tool_call_reward
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -52,17 +66,28 @@ __all__ = [
     "PluginError",
     "Registry",
     "TrainingError",
+    "TrainingHubCallback",
+    "TrainingHubContext",
+    "TrainingHubControl",
     "TrainingHubError",
     "UserError",
     "__version__",
+    "binary_reward",
     "create_algorithm",
     "dpo",
+    "embedding_sft",
+    "estimate",
+    "gepa",
+    "grpo",
     "hookimpl",
     "lora",
+    "lora_grpo",
+    "lora_sft",
     "osft",
     "plot_loss",
     "register_plugin",
     "sft",
+    "tool_call_reward",
     "train",
 ]
 
@@ -79,12 +104,28 @@ _LAZY: dict[str, str] = {
     "Registry": ".registry",
     "hookimpl": ".hookspecs",
     "plot_loss": "._plot_loss",
-    **{name: "._factory" for name in "create_algorithm dpo lora osft sft train".split()},
+    **{name: "._factory" for name in ("create_algorithm", "train")},
+    **{name: ".callbacks" for name in
+       ("TrainingHubCallback", "TrainingHubContext", "TrainingHubControl")},
+    **{name: ".rewards" for name in ("binary_reward", "tool_call_reward")},
+    "estimate": "._estimate",
     **{name: "._errors" for name in _ERRORS},
 }
 
 
+#: The training functions, built from their algorithm's schema on first access (_public).
+_ALGORITHM_FUNCTIONS = frozenset(
+    "dpo embedding_sft gepa grpo lora lora_grpo lora_sft osft sft".split()
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _ALGORITHM_FUNCTIONS:
+        from ._public import algorithm_function
+
+        function = algorithm_function(name)
+        globals()[name] = function
+        return function
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value

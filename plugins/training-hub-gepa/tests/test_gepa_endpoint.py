@@ -183,3 +183,16 @@ def test_no_server_listening_and_unknown_model_name_the_fix() -> None:
     with gepa_toy.ToyEndpoint() as server, \
             pytest.raises(gepa_lm.LanguageModelError, match=not_served):
         _run(server.url, None, task_lm="nope")
+
+
+def test_a_failing_reflection_model_stops_the_run_although_gepa_would_go_on(
+    tmp_path: Path,
+) -> None:
+    # gepa catches reflection errors and tries the next iteration; the run stops instead.
+    with gepa_toy.ToyEndpoint() as server, \
+            pytest.raises(gepa_lm.LanguageModelError) as caught:
+        _run(server.url, tmp_path / "out", reflection_lm="gone")
+    assert "The reflection LM 'gone'" in str(caught.value) and "HTTP 404" in str(caught.value)
+    assert server.served < 20  # seed evaluation, one minibatch, one reflection attempt
+    partial = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert partial["complete"] is False and partial["best_score"] == pytest.approx(1 / 8)

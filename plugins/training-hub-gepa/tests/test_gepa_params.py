@@ -91,6 +91,22 @@ def test_gepa_library_callbacks_given_as_callbacks_reach_gepa() -> None:
     assert counter.iterations >= 2 and result.best_score == pytest.approx(1.0)
 
 
+def test_gepa_stoppers_end_the_search_and_epoch_callbacks_are_refused() -> None:
+    import gepa
+
+    result = training_hub.train("gepa", **_toy(
+        max_metric_calls=None, stop_callbacks=[gepa.NoImprovementStopper(3)]))
+    assert result.best_score == pytest.approx(1.0)
+    assert result.total_metric_calls < 60  # 36 to reach 8/8, then 3 idle iterations
+
+    class PerEpoch(training_hub.TrainingHubCallback):
+        def on_epoch_end(self, context: Any) -> None:
+            pass
+
+    with pytest.raises(ParameterError, match="implements on_epoch_end"):
+        training_hub.train("gepa", **_toy(callbacks=[PerEpoch()]))
+
+
 def _write_jsonl(path: Path, records: list[Any]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path

@@ -12,6 +12,7 @@ algorithm, then the distribution name in alphabetical order.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -381,4 +382,10 @@ class AlgorithmRegistry:
                 registry_name, name, component = reg.args
                 registry = registries[registry_name]
                 if name not in registry:
-                    registry.add(name, component)
+                    registry.add(name, component, origin=reg.origin.label)
+                elif registry.origin(name) != reg.origin.label:  # not a reload of the same
+                    logging.getLogger("training_hub").warning(
+                        "training-hub: %s '%s' of %s ignored: the name is taken (by %s)",
+                        registry_name, name, reg.origin.label,
+                        registry.origin(name) or "code",
+                    )

@@ -77,6 +77,17 @@ def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _registry_choices(field: Any) -> tuple[Any, ...] | None:
+    """The installed names of a field that names a component (``registry`` in its
+    ``json_schema_extra``, see training_hub.components); loads the plugins."""
+    extra = field.json_schema_extra
+    if not isinstance(extra, dict) or not isinstance(extra.get("registry"), str):
+        return None
+    from .components import component_choices
+
+    return tuple(component_choices(extra["registry"]))
+
+
 def type_name(annotation: Any) -> str:
     """Short human name of a type annotation: ``int``, ``float | None``, ``'a' | 'b'``."""
     origin = get_origin(annotation)
@@ -105,7 +116,7 @@ def describe_params(schema: type[Params]) -> list[ParamInfo]:
                 required=required,
                 default=None if required else field.get_default(call_default_factory=True),
                 help=field.description or "",
-                choices=_literal_choices(field.annotation),
+                choices=_literal_choices(field.annotation) or _registry_choices(field),
             )
         )
     return infos

@@ -153,6 +153,7 @@ class PluginLoader:
         self._loaded_values: dict[str, object] = {}
         self._broken_by_name: dict[str, list[BrokenPlugin]] = {}
         self._cache: RegistrationCache | None = None
+        self._builtins_loaded = False
 
     # --- discovery (metadata only) -----------------------------------------------
     def advertised(self) -> list[Advertised]:
@@ -205,8 +206,30 @@ class PluginLoader:
         if cache is not None:
             cache.save()
 
+    def load_builtin_components(self) -> None:
+        """Register the core's own components (``training_hub.components``, a built-in
+        plugin) once, through the same registration hook as a plugin's."""
+        if self._builtins_loaded:
+            return
+        self._builtins_loaded = True
+        from . import __version__, components
+
+        self.pm.found = {}
+        self.pm.register(components, name="training-hub-core:training_hub.components")
+        self._collect_and_commit(components, Origin("training-hub-core", __version__))
+
+    def _register_builtin_trackers(self) -> None:
+        """metrics.jsonl, TensorBoard, MLflow and W&B (``training_hub.trackers``): built-in
+        plugins of the event hooks, registered through the same door as a plugin's."""
+        from .trackers import builtin_tracker_plugins
+
+        for name, plugin in builtin_tracker_plugins():
+            self.pm.register(plugin, name=name)
+
     def load_components(self) -> None:
+        self.load_builtin_components()
         self.load_all()
+
 
     def register_plugin(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object (module, class or instance) by hand."""

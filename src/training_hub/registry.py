@@ -1,14 +1,19 @@
 """The generic component registry: ``Registry[T]`` maps config strings to components.
 
 One registry per component type (losses, optimizers, schedulers, data formats...).
-Components are classes or ready-made instances; ``build`` instantiates them from
-a name plus keyword arguments or a config validated by a pydantic schema. When a
-name is missing, plugins are given a chance to register it (lazy, like catalogue)
-before the lookup fails with a :class:`KeyError` that lists what is available.
+Components are classes, ready-made instances, or ``"pkg.module:attr"`` import
+paths that are imported on first use (so registering, listing and validating a
+name import nothing heavy). ``build`` instantiates a component from a name plus
+keyword arguments or a config validated by a pydantic schema. When a name is
+missing, the core's own components and then the plugins are given a chance to
+register it (lazy, like catalogue) before the lookup fails with a
+:class:`KeyError` that lists what is available. ``training_hub.components``
+documents what each of the four engine registries holds.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +38,8 @@ class Registry(Generic[T]):
         self.name = name
         self._registry: dict[str, Callable[..., T]] = {}
         self._configs: dict[str, type[Any]] = {}
+        self._lazy: dict[str, str] = {}  # name -> "pkg.module:attr", imported by get()
+        self._origins: dict[str, str] = {}
 
     def register(
         self, name: str, config_cls: type[Any] | None = None
@@ -49,37 +56,67 @@ class Registry(Generic[T]):
 
         return decorator
 
-    def add(self, name: str, component: Any, *, config_cls: type[Any] | None = None) -> None:
-        """Register ``component`` without decorator syntax (what plugin hooks call)."""
+    def add(
+        self,
+        name: str,
+        component: Any,
+        *,
+        config_cls: type[Any] | None = None,
+        origin: str | None = None,
+    ) -> None:
+        """Register ``component`` without decorator syntax (what plugin hooks call).
+
+        A string is an import path (``"pkg.module:attr"``) imported by the first
+        :meth:`get`. ``origin`` says who registered it (``th info`` shows it).
+        """
         if name in self._registry:
             raise ValueError(f"{name} already registered in {self.name}")
-        if isinstance(component, type):
-            self._registry[name] = component
+        if isinstance(component, str):
+            self._lazy[name] = component
+            self._registry[name] = _unresolved
         else:
-            # An instance (or a plain function) is returned as is by build().
-            instance = component
-            self._registry[name] = lambda **kwargs: instance
+            self._registry[name] = _factory(component)
         if config_cls is not None:
             self._configs[name] = config_cls
+        if origin is not None:
+            self._origins[name] = origin
 
     def unregister(self, name: str) -> None:
         """Forget ``name`` (tests, notebooks). Missing names are an error."""
-        self.get(name)
+        if not self.has(name):
+            self.get(name)  # the KeyError listing what is available
         del self._registry[name]
         self._configs.pop(name, None)
+        self._lazy.pop(name, None)
+        self._origins.pop(name, None)
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` is registered, loading components like :meth:`get` but
+        importing nothing that was registered by import path (for validation)."""
+        if name not in self._registry:
+            _load_builtin_components()
+        if name not in self._registry:
+            _load_plugin_components()
+        return name in self._registry
 
     def get(self, name: str) -> Callable[..., T]:
         """Get the registered class (or instance factory) by name."""
-        if name not in self._registry:
-            _load_plugin_components()
-        if name not in self._registry:
+        if not self.has(name):
             available = list(self._registry.keys())
             raise KeyError(
                 f"Unknown {self.name}: '{name}'. "
                 f"Available: {available}. "
                 "Did you forget to import the module?"
             )
+        if name in self._lazy:
+            target = _import_path(self._lazy[name], f"{self.name} '{name}'")
+            self._registry[name] = _factory(target)
+            del self._lazy[name]
         return self._registry[name]
+
+    def origin(self, name: str) -> str | None:
+        """Who registered ``name`` (a distribution and version), when known."""
+        return self._origins.get(name)
 
     def config_schema(self, name: str) -> type[Any] | None:
         """The pydantic model registered with ``name``, if any."""
@@ -107,9 +144,9 @@ class Registry(Generic[T]):
         return factory(**kwargs)
 
     def list(self) -> list[str]:
-        """List all registered names."""
-        if not self._registry:
-            _load_plugin_components()
+        """List all registered names: the core's, then every installed plugin's."""
+        _load_builtin_components()
+        _load_plugin_components()
         return list(self._registry.keys())
 
     def __contains__(self, name: object) -> bool:
@@ -117,6 +154,31 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.name!r}, {list(self._registry)})"
+
+
+def _unresolved(**kwargs: Any) -> Any:
+    raise AssertionError("a lazy component is resolved by Registry.get before use")
+
+
+def _factory(component: Any) -> Callable[..., Any]:
+    if isinstance(component, type):
+        return component
+    # An instance (or a plain function) is returned as is by build().
+    return lambda **kwargs: component
+
+
+def _import_path(path: str, what: str) -> Any:
+    module_name, sep, attribute = path.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name.strip())
+        for part in filter(None, attribute.strip().split(".")) if sep else ():
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(
+            f"The {what} is registered as {path!r}, which cannot be imported "
+            f"({type(exc).__name__}: {exc}). Reinstall the plugin that provides it."
+        ) from exc
+    return value
 
 
 def _as_dict(config: Any) -> dict[str, Any]:
@@ -127,6 +189,12 @@ def _as_dict(config: Any) -> dict[str, Any]:
     if hasattr(config, "to_dict"):
         return dict(config.to_dict())
     raise TypeError(f"config must be a mapping or a model, got {type(config).__name__}")
+
+
+def _load_builtin_components() -> None:
+    from ._plugins import plugin_manager
+
+    plugin_manager().load_builtin_components()
 
 
 def _load_plugin_components() -> None:
@@ -146,11 +214,13 @@ def component_registries() -> dict[str, Registry[Any]]:
     return dict(_ALL_REGISTRIES)
 
 
-#: Loss functions: ``LOSSES.build("cross_entropy")``.
+# What each engine registry holds, and how the engine calls it: ``training_hub.components``.
+#: Loss functions (the ``loss`` parameter): ``LOSSES.build("cross_entropy")``.
 LOSSES: Registry[Any] = _shared("losses")
-#: Optimizer factories: called with the parameters to optimize and keyword options.
+#: Optimizer factories (``optimizer``): called with the parameters to optimize and the
+#: run's parameter schema.
 OPTIMIZERS: Registry[Any] = _shared("optimizers")
-#: Learning-rate schedules.
+#: Learning-rate scheduler factories (``lr_scheduler``).
 SCHEDULERS: Registry[Any] = _shared("schedulers")
-#: Training data record formats (chat, document, tokenized...).
+#: Training data record formats (``data_format``: chat, document, tokenized...).
 DATA_FORMATS: Registry[Any] = _shared("data_formats")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._params import Params
 
@@ -57,9 +57,16 @@ class TrainingParams(Params):
     )
 
     # --- optimizer and schedule -----------------------------------------------------
+    # optimizer, lr_scheduler, loss and data_format name entries of the component
+    # registries (training_hub.components): built-in ones or a plugin's.
+    optimizer: str = Field(
+        "adamw", description="Optimizer by name: 'adamw' or one a plugin registers "
+        "(`th info` lists the installed ones).", json_schema_extra={"registry": "optimizers"},
+    )
     learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate of AdamW.")
-    lr_scheduler: Literal["constant", "linear", "cosine"] = Field(
-        "cosine", description="Learning-rate schedule after warmup."
+    lr_scheduler: str = Field(
+        "cosine", description="Learning-rate schedule after warmup: 'constant', 'linear', "
+        "'cosine' or one a plugin registers.", json_schema_extra={"registry": "schedulers"},
     )
     warmup_steps: int = Field(0, ge=0, description="Steps of linear warmup from 0.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
@@ -94,8 +101,14 @@ class TrainingParams(Params):
     )
 
     # --- data ---------------------------------------------------------------------
-    data_format: Literal["auto", "chat", "document", "tokenized"] = Field(
-        "auto", description="Record format of data_path; auto detects it from the first record."
+    data_format: str = Field(
+        "auto", description="Record format of data_path: 'chat', 'document', 'tokenized' or "
+        "one a plugin registers; 'auto' detects it from the first record.",
+        json_schema_extra={"registry": "data_formats"},
+    )
+    loss: str = Field(
+        "cross_entropy", description="Training loss by name: 'cross_entropy' or one a plugin "
+        "registers.", json_schema_extra={"registry": "losses"},
     )
     unmask: bool = Field(
         False, description="Train on every token of chat samples, not only assistant turns."
@@ -141,8 +154,18 @@ class TrainingParams(Params):
         None, ge=1, description="Keep only the newest N checkpoints; None keeps all."
     )
     resume: str = Field(
-        "none", description="'latest' resumes from the newest checkpoint in ckpt_output_dir, "
-        "a path resumes from that checkpoint, 'none' starts fresh."
+        "none", description="'latest' resumes from the newest checkpoint in ckpt_output_dir "
+        "(or in checkpoint_storage), a path resumes from that checkpoint, 'none' starts fresh."
+    )
+    # --- remote checkpoint storage (engine/storage.py; docs/user-guide.md) -------------------
+    checkpoint_storage: str | None = Field(
+        None, description="Mirror every checkpoint to this fsspec URI (s3://bucket/prefix, "
+        "gs://..., file://..., memory://...) in the background; resume='latest' also looks "
+        "there. s3 needs s3fs, gs needs gcsfs."
+    )
+    checkpoint_upload_timeout: float = Field(
+        1800.0, gt=0, description="Seconds the run waits at its end for checkpoint uploads "
+        "to finish; what is not uploaded by then is reported."
     )
     overwrite: bool = Field(
         False, description="Allow writing into a ckpt_output_dir that holds a previous run."
@@ -186,6 +209,20 @@ class TrainingParams(Params):
             options["master_addr"] = self.master_addr
             options["master_port"] = self.master_port
         return options
+
+    @field_validator("optimizer", "lr_scheduler", "loss", "data_format")
+    @classmethod
+    def _registered_component(cls, value: str, info: ValidationInfo) -> str:
+        from .components import check_component
+
+        return check_component(info.field_name or "", value)
+
+    @field_validator("checkpoint_storage")
+    @classmethod
+    def _storage_protocol_installed(cls, value: str | None) -> str | None:
+        from .engine.storage import check_storage_uri
+
+        return None if value is None else check_storage_uri(value)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainingParams:

@@ -73,10 +73,31 @@ def test_backend_refuses_what_gepa_cannot_take(extra: dict[str, Any], message: s
         training_hub.train("gepa", **_toy(**extra))
 
 
-@pytest.mark.skipif(find_spec("mlflow") is not None, reason="mlflow is installed here")
-def test_a_tracker_that_is_not_installed_is_an_error() -> None:
-    with pytest.raises(ParameterError, match="use_mlflow=True needs the mlflow package"):
-        training_hub.train("gepa", **_toy(use_mlflow=True))
+@pytest.mark.parametrize("package", ["wandb", "mlflow", "tqdm"])
+def test_a_tracker_that_is_not_installed_is_an_error(package: str) -> None:
+    if find_spec(package) is not None:
+        pytest.skip(f"{package} is installed here")
+    flag = {"wandb": "use_wandb", "mlflow": "use_mlflow", "tqdm": "display_progress_bar"}[package]
+    with pytest.raises(ParameterError, match=f"{flag}=True needs the {package} package"):
+        training_hub.train("gepa", **_toy(**{flag: True}))
+
+
+def test_use_mlflow_logs_the_search_with_gepas_tracker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a local file store, no server
+    uri = (tmp_path / "mlruns").as_uri()
+    training_hub.train("gepa", **_toy(use_mlflow=True, mlflow_tracking_uri=uri,
+                                      mlflow_experiment_name="toy"))
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("toy")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    history = client.get_metric_history(run.info.run_id, "best_score_on_valset")
+    assert [m.value for m in history] == [0.125, 0.5, 1.0]
 
 
 def test_gepa_library_callbacks_given_as_callbacks_reach_gepa() -> None:

@@ -115,6 +115,13 @@ def _flag(p: ParamInfo) -> str:
     return "--" + p.name.replace("_", "-")
 
 
+def _help(p: ParamInfo) -> str:
+    """The help text; a parameter that names a component also lists the installed names."""
+    if p.type is str and p.choices:
+        return f"{p.help} Installed: {', '.join(str(c) for c in p.choices)}."
+    return p.help
+
+
 def _render_info_plain(header: list[str], groups: list[tuple[str, list[ParamInfo]]]) -> None:
     """Aligned columns, help never cut: for pipes, pagers and files."""
     rows = [("flag", "type", "default", "help")]
@@ -122,8 +129,8 @@ def _render_info_plain(header: list[str], groups: list[tuple[str, list[ParamInfo
         if group and params:
             rows.append(("", "", "", ""))
             rows.append((f"{group}:", "", "", ""))
-        rows += [(_flag(p), p.type_name, "required" if p.required else repr(p.default), p.help)
-                 for p in params]
+        rows += [(_flag(p), p.type_name, "required" if p.required else repr(p.default),
+                  _help(p)) for p in params]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     out = [*header, ""]
     for row in rows:
@@ -162,5 +169,5 @@ def render_info(
             table.add_section()
         for p in rows:
             default = "[bold red]required[/bold red]" if p.required else escape(repr(p.default))
-            table.add_row(_flag(p), escape(p.type_name), default, escape(p.help))
+            table.add_row(_flag(p), escape(p.type_name), default, escape(_help(p)))
     console.print(table)

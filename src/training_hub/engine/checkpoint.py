@@ -140,12 +140,22 @@ def clear_previous_run(output_dir: str | Path) -> None:
             target.unlink()
 
 
-def resolve_resume_checkpoint(params: TrainingParams) -> Path | None:
-    """The checkpoint to resume from: ``latest`` (None if there is none yet), a path, or None."""
+def resolve_resume_checkpoint(params: TrainingParams, *, fetch: bool = False) -> Path | None:
+    """The checkpoint to resume from: ``latest`` (None if there is none yet), a path, or None.
+
+    With ``fetch`` and ``checkpoint_storage``, ``latest`` is the newest complete
+    checkpoint locally or in the storage; a newer remote one is downloaded into
+    ``<ckpt_output_dir>/checkpoints`` first (rank 0 fetches, see engine/storage.py).
+    """
     if params.resume == "none":
         return None
     if params.resume == "latest":
-        return find_latest_checkpoint(params.ckpt_output_dir)
+        local = find_latest_checkpoint(params.ckpt_output_dir)
+        if fetch and params.checkpoint_storage is not None:
+            from .storage import fetch_if_newer
+
+            return fetch_if_newer(params.checkpoint_storage, params.ckpt_output_dir, local)
+        return local
     path = Path(params.resume)
     if not (path / COMPLETE_MARKER).is_file() or not (path / TRAINING_STATE_DIRNAME).is_dir():
         raise ParameterError(

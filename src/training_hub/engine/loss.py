@@ -1,4 +1,4 @@
-"""The training loss: summed cross-entropy over the tokens that carry a label.
+"""The training loss: by default summed cross-entropy over the tokens that carry a label.
 
 The LM head runs only on positions whose label is not ``IGNORE_INDEX`` (the
 decoder's hidden states are gathered first), which saves most of the head's
@@ -6,20 +6,37 @@ cost on chat data. On GPU the head + cross-entropy is chunked with activation
 recomputation so that the full ``[tokens, vocab]`` logits never live at once,
 or fused by Liger when it is installed. The sum is returned; the recipe
 divides by the number of loss tokens of the whole optimizer step.
+
+The loss is the ``loss`` parameter, an entry of ``LOSSES`` (protocol:
+``training_hub.components.LossFunction``); ``cross_entropy`` is the built-in one.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .._errors import ParameterError
+from ..registry import LOSSES
 from .batch import IGNORE_INDEX, PackedBatch
 
-__all__ = ["PackedCausalLM", "cross_entropy_sum", "liger_available", "loss_targets"]
+if TYPE_CHECKING:
+    from ..training_params import TrainingParams
+
+__all__ = [
+    "LMHead",
+    "PackedCausalLM",
+    "build_loss",
+    "cross_entropy",
+    "cross_entropy_sum",
+    "liger_available",
+    "loss_targets",
+]
 
 
 def liger_available() -> bool:
@@ -82,6 +99,47 @@ def cross_entropy_sum(
     return total
 
 
+@dataclass(frozen=True)
+class LMHead:
+    """The model's output layer as a loss sees it (``training_hub.components.LMHead``)."""
+
+    module: torch.nn.Module
+    softcap: float | None = None
+    scale: float | None = None
+    chunk_size: int | None = None  # the engine's memory bound for the built-in loss
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = F.linear(hidden, self.module.weight, getattr(self.module, "bias", None)).float()
+        if self.scale is not None:
+            logits = logits * self.scale
+        if self.softcap is not None:
+            logits = self.softcap * torch.tanh(logits / self.softcap)
+        return logits
+
+
+def cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head: LMHead) -> torch.Tensor:
+    """The built-in loss ``cross_entropy``: summed token cross-entropy, chunked on GPU."""
+    return cross_entropy_sum(
+        hidden,
+        head.module,
+        targets,
+        chunk_size=head.chunk_size,
+        softcap=head.softcap,
+        scale=head.scale,
+    )
+
+
+def build_loss(params: TrainingParams) -> Any:
+    """The loss ``params.loss`` (a LossFunction); Liger fuses only the built-in one."""
+    loss = LOSSES.build(params.loss)
+    if params.use_liger and loss is not cross_entropy:
+        raise ParameterError(
+            f"use_liger=True fuses the built-in cross_entropy loss, but loss='{params.loss}'. "
+            "Set use_liger=None (auto) or False, or loss='cross_entropy'."
+        )
+    return loss
+
+
 class PackedCausalLM(torch.nn.Module):
     """The model the recipe trains: a causal LM whose forward returns the summed loss.
 
@@ -90,7 +148,12 @@ class PackedCausalLM(torch.nn.Module):
     """
 
     def __init__(
-        self, causal_lm: Any, *, chunk_size: int | None = None, use_liger: bool = False
+        self,
+        causal_lm: Any,
+        *,
+        chunk_size: int | None = None,
+        use_liger: bool = False,
+        loss: Any = None,
     ) -> None:
         super().__init__()
         self.causal_lm = causal_lm
@@ -98,8 +161,10 @@ class PackedCausalLM(torch.nn.Module):
         config = causal_lm.config
         self.softcap: float | None = getattr(config, "final_logit_softcapping", None)
         self.scale: float | None = getattr(config, "logit_scale", None)
+        self.loss = cross_entropy if loss is None else loss
         self.liger_loss: Any = None
-        if use_liger and self.softcap is None and self.scale is None:
+        builtin = self.loss is cross_entropy
+        if use_liger and builtin and self.softcap is None and self.scale is None:
             from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
             self.liger_loss = LigerFusedLinearCrossEntropyLoss(reduction="sum")
@@ -120,11 +185,5 @@ class PackedCausalLM(torch.nn.Module):
         head = self.causal_lm.get_output_embeddings()
         if self.liger_loss is not None:
             return self.liger_loss(head.weight, hidden, targets, getattr(head, "bias", None))
-        return cross_entropy_sum(
-            hidden,
-            head,
-            targets,
-            chunk_size=self.chunk_size,
-            softcap=self.softcap,
-            scale=self.scale,
-        )
+        lm_head = LMHead(head, self.softcap, self.scale, self.chunk_size)
+        return self.loss(hidden, targets, lm_head)

@@ -41,11 +41,12 @@ from .distributed import (
     shard_model,
     wait_for_all,
 )
-from .loss import PackedCausalLM, liger_available, loss_targets
+from .loss import PackedCausalLM, build_loss, liger_available, loss_targets
 from .metrics import MetricsLogger
 from .model import Precision, load_model, load_tokenizer, resolve_device, resolve_precision
 from .optim import build_optimizer, build_scheduler
 from .signals import StopRequest, TrainingInterrupted
+from .storage import CheckpointMirror, open_mirror
 
 __all__ = ["TrainResult", "dry_run", "result_of_finished_run", "train"]
 
@@ -171,6 +172,8 @@ class _Run:
         finally:
             if self.metrics is not None:
                 self.metrics.close()
+            if self.mirror is not None:  # the run ends when its uploads are done (bounded)
+                self.mirror.close(self.params.checkpoint_upload_timeout)
         return self.result()
 
     def setup_numerics(self) -> None:
@@ -183,7 +186,7 @@ class _Run:
 
     def setup_output_dir(self) -> None:
         """Resolve the checkpoint to resume from; clear an old run only when asked to."""
-        self.resume_from = ckpt.resolve_resume_checkpoint(self.params)
+        self.resume_from = self.setup_storage_and_resume()
         self.last_checkpoint = str(self.resume_from) if self.resume_from else None
         if self.context.is_main:
             if self.params.resume == "none" and self.params.overwrite:
@@ -191,6 +194,47 @@ class _Run:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.resume_from is not None and self.context.is_main:
             logger.info("Resuming from %s", self.resume_from)
+
+    def setup_storage_and_resume(self) -> Path | None:
+        """Rank 0's checkpoint mirror (``checkpoint_storage``) and the checkpoint to resume
+        from: rank 0 fetches it from the storage when that holds a newer one."""
+        self.mirror: CheckpointMirror | None = None
+        if self.params.checkpoint_storage is None:
+            return ckpt.resolve_resume_checkpoint(self.params)
+        resume_from = None
+        if self.context.is_main:
+            try:
+                self.mirror = open_mirror(self.params)
+                resume_from = ckpt.resolve_resume_checkpoint(self.params, fetch=True)
+            except Exception:
+                wait_for_all(1.0, self.context)  # release the other ranks, then fail
+                raise
+        if wait_for_all(0.0, self.context) > 0:
+            raise TrainingError("Rank 0 could not use the checkpoint_storage; see its error.")
+        if not self.context.is_main:
+            resume_from = ckpt.resolve_resume_checkpoint(self.params)
+        return resume_from
+
+    def fetch_hub_inputs(self) -> None:
+        """Hub ids (and data set folders) in model_path, tokenizer_path and data_path become
+        local paths (training_hub.hub): rank 0 fetches them first, then the other ranks find
+        them in the cache (or fetch them, on a node whose cache rank 0 did not fill)."""
+        from ..hub import resolve_inputs
+
+        self.inputs = self.params  # as given: the model card names these
+        if self.context.is_main:
+            try:
+                self.params = resolve_inputs(self.params)
+            except Exception:
+                wait_for_all(1.0, self.context)  # release the other ranks, then fail
+                raise
+        if wait_for_all(0.0, self.context) > 0:
+            raise TrainingError("Rank 0 could not fetch the model or the data; see its error.")
+        if not self.context.is_main:
+            try:
+                self.params = resolve_inputs(self.params, local_files_only=True)
+            except UserError:  # another node, another cache
+                self.params = resolve_inputs(self.params)
 
     def setup_data(self) -> None:
         """Tokenize (rank 0 first, the others then read its cache) and plan the steps."""
@@ -243,6 +287,7 @@ class _Run:
             model,
             chunk_size=_LOSS_CHUNK_TOKENS_GPU if self.device.type == "cuda" else None,
             use_liger=self._use_liger(),
+            loss=build_loss(self.params),
         )
         layers = list(getattr(model.get_decoder(), "layers", []))
         if self.params.torch_compile:
@@ -460,6 +505,8 @@ class _Run:
                         self.checkpoints_written.remove(str(removed))
                 self.checkpoints_written.append(str(path))
                 self.last_checkpoint = str(path)
+                if self.mirror is not None:  # uploads in the background
+                    self.mirror.submit(path, self.state.step)
                 self._note(f"checkpoint saved: {path}")
                 plugin_events().emit("on_checkpoint", step=self.state.step, path=str(path))
             except TrainingError as exc:

@@ -27,6 +27,11 @@ _NATIVE = "use the native backend for this"
 LIMITS: tuple[Limit, ...] = (
     Limit("optimizer", one_of("adamw"), "instructlab-training always uses AdamW; optimizers of "
           "training-hub plugins run on the native engine only", "remove optimizer"),
+    Limit("loss", one_of("cross_entropy"), "instructlab-training always trains with "
+          "cross-entropy; losses of training-hub plugins run on the native engine only",
+          "remove loss"),
+    Limit("optimizer", one_of("adamw"), "instructlab-training always uses AdamW; optimizers of "
+          "training-hub plugins run on the native engine only", "remove optimizer"),
     Limit("loss", one_of("cross_entropy"), "instructlab-training always trains with cross-entropy; losses "
           "of training-hub plugins run on the native engine only", "remove loss"),
     Limit("max_steps", one_of(None), "instructlab-training stops only at epoch ends",

@@ -61,6 +61,14 @@ def check_trl_params(params: TrainingParams, *, algorithm: str) -> None:
         problems.append("use_liger=True needs a CUDA GPU and the liger-kernel package")
     if params.device == "cuda" and not _cuda_available():
         problems.append("device='cuda' was requested but torch sees no CUDA GPU")
+    for name, builtin in (("optimizer", ("adamw",)), ("loss", ("cross_entropy",)),
+                          ("lr_scheduler", tuple(_SCHEDULERS))):
+        if getattr(params, name) not in builtin:
+            problems.append(
+                f"{name}={getattr(params, name)!r}: the trl backend supports "
+                f"{', '.join(builtin)} only; components of training-hub plugins run on the "
+                "native backend"
+            )
     if algorithm == "dpo":
         if params.unmask:
             problems.append(

@@ -24,7 +24,7 @@ from .cache import (
     save_entry,
     tokenizer_fingerprint,
 )
-from .formats import validate_records
+from .formats import cache_identity, validate_records
 from .readers import RecordKind, format_location, read_records
 from .stats import DatasetStats, dataset_stats
 from .tokenizing import IGNORE_INDEX, TokenizedArrays, TokenizeOptions, tokenize_records
@@ -180,6 +180,7 @@ def tokenize_dataset(
         raise DataError(f"Training data file {source} does not exist (data_path).")
     options = {
         "data_format": data_format,
+        "format_versions": cache_identity(data_format),
         "unmask": unmask,
         "max_seq_len": max_seq_len,
         "truncate": truncate,

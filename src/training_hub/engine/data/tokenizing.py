@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..._errors import DataError
-from .chat import tokenize_chats
-from .formats import DataFormat
+from .formats import DataFormat, resolve_format
 from .readers import Record
 
 __all__ = [
@@ -46,7 +45,7 @@ _MAX_DEFAULT_WORKERS = 8
 class TokenizeOptions:
     """Everything besides the tokenizer that changes the tokens (and so the cache key)."""
 
-    data_format: DataFormat
+    data_format: str  # a name in DATA_FORMATS
     unmask: bool
     max_seq_len: int
     truncate: bool
@@ -67,42 +66,30 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_WORKERS))
 
 
-def _target_labels(record: dict[str, Any], ids: list[int]) -> list[int]:
-    labels = record.get("labels")
-    return list(ids) if labels is None else list(labels)
-
-
 def _tokenize_items(
-    tokenizer: Any, items: Sequence[tuple[str, dict[str, Any]]], options: TokenizeOptions
+    tokenizer: Any,
+    items: Sequence[tuple[str, dict[str, Any]]],
+    options: TokenizeOptions,
+    fmt: DataFormat,
 ) -> TokenizedArrays:
-    """Tokenize ``(location, record)`` pairs; the unit of work of one process."""
+    """Tokenize ``(location, record)`` pairs with ``fmt``; the unit of work of one process."""
     locations = [location for location, _ in items]
     records = [record for _, record in items]
-    samples: list[tuple[Sequence[int], np.ndarray]]  # ids and unshifted target labels
-    if options.data_format == "chat":
-        train_all = [options.unmask or bool(r.get("unmask")) for r in records]
-        chats = tokenize_chats(tokenizer, [r["messages"] for r in records], train_all, locations)
-        samples = [
-            (ids, np.where(mask, np.asarray(ids, dtype=np.int64), IGNORE_INDEX))
-            for ids, mask in chats
-        ]
-    elif options.data_format == "document":
-        eos = tokenizer.eos_token_id
-        if eos is None:
+    samples = []  # ids and unshifted target labels
+    produced = fmt.to_samples(records, tokenizer, unmask=options.unmask, locations=locations)
+    if len(produced) != len(records):
+        raise DataError(
+            f"The data format '{options.data_format}' made {len(produced)} samples from "
+            f"{len(records)} records; it must make one per record."
+        )
+    for location, (ids, targets) in zip(locations, produced, strict=True):
+        if len(ids) != len(targets) or not len(ids):
             raise DataError(
-                "Document (pretraining) data needs a tokenizer with an eos_token to end each "
-                "document; this tokenizer has none."
+                f"{location}: the data format '{options.data_format}' made a sample with "
+                f"{len(ids)} input_ids and {len(targets)} labels; they must be equal and "
+                "non-zero."
             )
-        encoded = tokenizer([r["document"] for r in records], add_special_tokens=True)
-        samples = []
-        for ids in encoded["input_ids"]:
-            ids = list(ids) if ids and ids[-1] == eos else [*ids, eos]
-            samples.append((ids, np.asarray(ids, dtype=np.int64)))
-    else:
-        samples = [
-            (r["input_ids"], np.asarray(_target_labels(r, r["input_ids"]), dtype=np.int64))
-            for r in records
-        ]
+        samples.append((ids, np.asarray(targets, dtype=np.int64)))
 
     original_lengths = np.asarray([len(ids) for ids, _ in samples], dtype=np.int64)
     kept_ids, kept_labels = [], []
@@ -151,10 +138,10 @@ def _init_worker(tokenizer: Any) -> None:
 
 
 def _worker_task(
-    task: tuple[Sequence[tuple[str, dict[str, Any]]], TokenizeOptions],
+    task: tuple[Sequence[tuple[str, dict[str, Any]]], TokenizeOptions, DataFormat],
 ) -> TokenizedArrays:
-    items, options = task
-    return _tokenize_items(_worker_tokenizer, items, options)
+    items, options, fmt = task
+    return _tokenize_items(_worker_tokenizer, items, options, fmt)
 
 
 def tokenize_records(
@@ -166,11 +153,12 @@ def tokenize_records(
 ) -> TokenizedArrays:
     """Tokenize validated records, in ``workers`` processes when there are many."""
     items = [(record.location, record.data) for record in records]
+    fmt = resolve_format(options.data_format)
     workers = default_workers() if workers is None else workers
     if workers <= 1 or len(items) < PARALLEL_MIN_SAMPLES:
-        return _tokenize_items(tokenizer, items, options)
+        return _tokenize_items(tokenizer, items, options, fmt)
     chunk_size = max(256, len(items) // (workers * 8) + 1)
-    tasks = [(items[i : i + chunk_size], options) for i in range(0, len(items), chunk_size)]
+    tasks = [(items[i : i + chunk_size], options, fmt) for i in range(0, len(items), chunk_size)]
     context = multiprocessing.get_context("spawn")
     try:
         with ProcessPoolExecutor(
@@ -184,5 +172,5 @@ def tokenize_records(
             "Tokenizer worker processes failed to start (does the main script lack an "
             "`if __name__ == '__main__':` guard?); tokenizing in one process instead."
         )
-        return _tokenize_items(tokenizer, items, options)
+        return _tokenize_items(tokenizer, items, options, fmt)
     return _concatenate(parts)

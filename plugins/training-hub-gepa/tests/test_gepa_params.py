@@ -128,6 +128,20 @@ def test_gepa_stoppers_end_the_search_and_epoch_callbacks_are_refused() -> None:
         training_hub.train("gepa", **_toy(callbacks=[PerEpoch()]))
 
 
+def test_an_evaluator_may_return_a_plain_tuple_or_a_score() -> None:
+    seen: list[str] = []
+
+    def exact(example: dict[str, Any], response: str) -> tuple[float, str]:
+        seen.append(response)
+        right = response.rstrip(".").endswith(" " + example["answer"])
+        return (1.0 if right else 0.0), f"The answer is {example['answer']}."
+
+    result = training_hub.train("gepa", **_toy(evaluator=exact))
+    assert result.best_score == pytest.approx(1.0) and len(seen) >= 8
+    with pytest.raises(ParameterError, match="returned 'yes': return \\(score, feedback\\)"):
+        training_hub.train("gepa", **_toy(evaluator=lambda example, response: "yes"))
+
+
 def _write_jsonl(path: Path, records: list[Any]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path

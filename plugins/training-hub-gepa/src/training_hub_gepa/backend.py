@@ -177,11 +177,37 @@ class GEPABackend(Backend):
         return result
 
 
+class _Evaluator:
+    """A user evaluator whose answer may be gepa's EvaluationResult, a plain
+    ``(score, feedback[, objective_scores])`` tuple or a bare score."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, data: Any, response: str) -> Any:
+        from gepa.adapters.default_adapter.default_adapter import EvaluationResult
+
+        answer = self.fn(data, response)
+        if isinstance(answer, EvaluationResult):
+            return answer
+        if isinstance(answer, int | float) and not isinstance(answer, bool):
+            return EvaluationResult(score=float(answer), feedback="")
+        if isinstance(answer, tuple) and 2 <= len(answer) <= 3:
+            return EvaluationResult(float(answer[0]), str(answer[1]),
+                                    answer[2] if len(answer) == 3 else None)
+        raise ParameterError(
+            f"The evaluator {getattr(self.fn, '__qualname__', self.fn)!r} returned "
+            f"{answer!r}: return (score, feedback), (score, feedback, objective_scores) or "
+            "a score."
+        )
+
+
 def _default_adapter(task_lm: Any, evaluator: Any) -> Any:
     """gepa's DefaultAdapter over our model; batched requests when the model can batch."""
     from gepa.adapters.default_adapter.default_adapter import DefaultAdapter
 
-    adapter = DefaultAdapter(model=task_lm, evaluator=evaluator)
+    adapter = DefaultAdapter(model=task_lm,
+                             evaluator=None if evaluator is None else _Evaluator(evaluator))
     if hasattr(task_lm, "batch_complete"):
         adapter._lm = task_lm  # DefaultAdapter calls _lm.batch_complete for a batch
     return adapter

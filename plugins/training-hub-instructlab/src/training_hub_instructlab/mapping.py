@@ -30,10 +30,6 @@ LIMITS: tuple[Limit, ...] = (
     Limit("loss", one_of("cross_entropy"), "instructlab-training always trains with "
           "cross-entropy; losses of training-hub plugins run on the native engine only",
           "remove loss"),
-    Limit("optimizer", one_of("adamw"), "instructlab-training always uses AdamW; optimizers of "
-          "training-hub plugins run on the native engine only", "remove optimizer"),
-    Limit("loss", one_of("cross_entropy"), "instructlab-training always trains with cross-entropy; losses "
-          "of training-hub plugins run on the native engine only", "remove loss"),
     Limit("max_steps", one_of(None), "instructlab-training stops only at epoch ends",
           "remove max_steps and set num_epochs"),
     Limit("truncate", one_of(), "instructlab-training drops samples longer than max_seq_len "

@@ -161,7 +161,7 @@ class TrainingParams(Params):
     checkpoint_storage: str | None = Field(
         None, description="Mirror every checkpoint to this fsspec URI (s3://bucket/prefix, "
         "gs://..., file://..., memory://...) in the background; resume='latest' also looks "
-        "there. s3 needs s3fs, gs needs gcsfs."
+        "there. s3 needs s3fs, gs needs gcsfs. 'pvc' (the peer's name): local only."
     )
     checkpoint_upload_timeout: float = Field(
         1800.0, gt=0, description="Seconds the run waits at its end for checkpoint uploads "
@@ -222,7 +222,8 @@ class TrainingParams(Params):
     def _storage_protocol_installed(cls, value: str | None) -> str | None:
         from .engine.storage import check_storage_uri
 
-        return None if value is None else check_storage_uri(value)
+        # training_hub 0.11.2's "pvc" (and "") mean: the local file system only.
+        return None if value in (None, "", "pvc") else check_storage_uri(value)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainingParams:

@@ -50,6 +50,21 @@ def test_local_model_folder_as_task_lm_runs_end_to_end(model_folder: str, tmp_pa
     assert json.loads((tmp_path / "out" / "result.json").read_text())["complete"] is True
 
 
+def test_batched_generation_answers_as_one_prompt_at_a_time(tmp_path: Path) -> None:
+    from training_hub_gepa.lm import LocalHFLM, _Failures
+
+    folder = tmp_path / "model"  # large random weights, so answers differ between prompts
+    make_tiny_model(folder, make_tiny_tokenizer(folder), seed=3, initializer_range=0.5)
+    lm = LocalHFLM(str(folder), role="task LM", options={"max_tokens": 5}, device="cpu",
+                   seed=0, loaded={}, failures=_Failures())
+    words = "cat dog bird fish tree red blue green big small".split()
+    prompts = [[{"role": "user", "content": " ".join(words[i:i + n])}]
+               for i, n in enumerate(range(1, 6))]  # different lengths: left padding
+    one_by_one = [lm(p) for p in prompts]
+    assert len(set(one_by_one)) > 1
+    assert lm.batch_complete(prompts) == one_by_one
+
+
 def test_a_prompt_longer_than_the_local_model_takes_is_a_clear_error(model_folder: str) -> None:
     with pytest.raises(LanguageModelError, match="takes 512 positions, but the prompt is"):
         training_hub.train(

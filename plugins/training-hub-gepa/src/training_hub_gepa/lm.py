@@ -185,6 +185,9 @@ class EndpointLM:
 class LocalHFLM:
     """A Hugging Face causal LM run in this process with ``generate()`` (loaded on first use)."""
 
+    #: Prompts generated together by :meth:`batch_complete` (gepa's evaluation batches).
+    BATCH_SIZE = 8
+
     def __init__(self, name_or_path: str, *, role: str, options: dict[str, Any], device: str,
                  seed: int, loaded: dict[str, Any], failures: _Failures) -> None:
         self.name = name_or_path
@@ -229,16 +232,33 @@ class LocalHFLM:
         return model, tokenizer
 
     def __call__(self, prompt: Prompt) -> str:
+        return self._generate([prompt])[0]
+
+    def batch_complete(self, requests: list[Prompt], max_workers: int = 8,
+                       **_: Any) -> list[str]:
+        """Answers to several prompts, generated in left-padded batches of ``BATCH_SIZE``."""
+        answers: list[str] = []
+        for start in range(0, len(requests), self.BATCH_SIZE):
+            answers.extend(self._generate(requests[start:start + self.BATCH_SIZE]))
+        return answers
+
+    def _render(self, tokenizer: Any, prompt: Prompt) -> str:
+        messages = _as_messages(prompt)
+        if getattr(tokenizer, "chat_template", None):
+            return str(tokenizer.apply_chat_template(messages, tokenize=False,
+                                                     add_generation_prompt=True))
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+    def _generate(self, prompts: list[Prompt]) -> list[str]:
         import torch
 
         model, tokenizer = self._model()
-        messages = _as_messages(prompt)
-        if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(messages, tokenize=False,
-                                                 add_generation_prompt=True)
-        else:
-            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"  # generation continues every row at its end
+        texts = [self._render(tokenizer, prompt) for prompt in prompts]
+        ids = tokenizer(texts, return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(model.device)
         length = int(ids["input_ids"].shape[1])
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit is not None and length + self.max_new_tokens > limit:
@@ -249,12 +269,11 @@ class LocalHFLM:
             ))
         sampling = {"do_sample": True, "temperature": self.temperature} \
             if self.temperature > 0 else {"do_sample": False}
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
-            else tokenizer.eos_token_id
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=self.max_new_tokens, pad_token_id=pad,
-                                 **sampling, **self.generate_options)
-        return str(tokenizer.decode(out[0, length:], skip_special_tokens=True))
+            out = model.generate(**ids, max_new_tokens=self.max_new_tokens,
+                                 pad_token_id=tokenizer.pad_token_id, **sampling,
+                                 **self.generate_options)
+        return [str(tokenizer.decode(row[length:], skip_special_tokens=True)) for row in out]
 
 
 class CallableLM:

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ._errors import ParameterError
 
@@ -35,6 +35,38 @@ class Params(BaseModel):
 
     #: Parameters the CLI and docs group under "advanced"; purely presentational.
     advanced: ClassVar[frozenset[str]] = frozenset()
+    #: Other names a parameter is accepted under (alias -> field), e.g. training_hub
+    #: 0.11.2's ``{"beta1": "adam_beta1"}``: same meaning, one field. A subclass's
+    #: aliases add to its parents' (see :meth:`all_aliases`). Python keywords, config
+    #: keys and ``th train`` flags accept them; giving a name and its alias is an error.
+    param_aliases: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def all_aliases(cls) -> dict[str, str]:
+        """Every alias of this schema and its parents (alias -> field name)."""
+        merged: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(klass.__dict__.get("param_aliases", {}))
+        return {a: f for a, f in merged.items() if f in cls.model_fields}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_aliases(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        aliases = cls.all_aliases()
+        if not any(key in aliases for key in data):
+            return data
+        resolved = dict(data)
+        for alias, name in aliases.items():
+            if alias in resolved:
+                if name in resolved:
+                    raise ValueError(
+                        f"'{alias}' and '{name}' are the same parameter ('{alias}' is another "
+                        f"name of '{name}'): give only one of them"
+                    )
+                resolved[name] = resolved.pop(alias)
+        return resolved
 
     def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of every parameter, defaults included."""
@@ -64,6 +96,8 @@ class ParamInfo(typing.NamedTuple):
     default: Any
     help: str
     choices: tuple[Any, ...] | None
+    #: Other names accepted for it (:attr:`Params.param_aliases`).
+    aliases: tuple[str, ...] = ()
 
 
 def _literal_choices(annotation: Any) -> tuple[Any, ...] | None:
@@ -106,6 +140,9 @@ def type_name(annotation: Any) -> str:
 def describe_params(schema: type[Params]) -> list[ParamInfo]:
     """Every parameter of ``schema`` in declaration order."""
     infos = []
+    aliases: dict[str, list[str]] = {}
+    for alias, target in getattr(schema, "all_aliases", dict)().items():
+        aliases.setdefault(target, []).append(alias)
     for name, field in schema.model_fields.items():
         required = field.is_required()
         infos.append(
@@ -117,6 +154,7 @@ def describe_params(schema: type[Params]) -> list[ParamInfo]:
                 default=None if required else field.get_default(call_default_factory=True),
                 help=field.description or "",
                 choices=_literal_choices(field.annotation) or _registry_choices(field),
+                aliases=tuple(aliases.get(name, ())),
             )
         )
     return infos
@@ -138,10 +176,11 @@ def validate_params(
     Every problem is listed: unknown names with the closest valid one, missing
     required ones, and wrong types with the expected type and the given value.
     """
-    known = list(schema.model_fields)
+    aliases = schema.all_aliases()
+    known = [*schema.model_fields, *aliases]
     problems: list[str] = []
     for key in values:
-        if key not in schema.model_fields:
+        if key not in schema.model_fields and key not in aliases:
             problems.append(f"unknown parameter '{key}'.{_closest(key, known)}")
     if not problems:
         try:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._params import Params
+from ._peer_params import PEER_ALIASES, peer_problems, resolve_peer_values
 
 __all__ = ["TrainingParams"]
 
@@ -185,6 +186,100 @@ class TrainingParams(Params):
     )
     master_addr: str = Field("127.0.0.1", description="Address of the rank-0 node.")
     master_port: int = Field(29500, ge=1, le=65535, description="Port of the rank-0 node.")
+    rdzv_id: str | int | None = Field(
+        None, description="Id of the torchrun rendezvous (--rdzv-id): the same on every node "
+        "of one job, with rdzv_endpoint. Default: 'training-hub'."
+    )
+
+    # --- training_hub 0.11.2 names with a meaning of their own (_peer_params.py and
+    # docs/migrating-from-training-hub.md; its names of native fields are param_aliases) ---
+    lr_scheduler_kwargs: dict[str, float] = Field(
+        default_factory=dict, description="Options of the built-in schedules, with Hugging "
+        "Face's names: min_lr_rate (decay floor, a fraction of learning_rate) or min_lr (the "
+        "floor itself) for linear and cosine; num_cycles for cosine (0.5: one half cosine)."
+    )
+    save_samples: int | None = Field(
+        None, ge=0, description="Also save a checkpoint each time another N training samples "
+        "have been trained on; 0 or None: off."
+    )
+    accelerate_full_state_at_epoch: bool = Field(
+        True, description="Epoch-end checkpoints hold the full training state (optimizer, "
+        "schedule, data position, RNG) for exact resume; False writes them as model-only "
+        "folders, which resume skips."
+    )
+    enable_jit_checkpoint: bool = Field(
+        True, description="On SIGTERM/SIGINT finish the step, save a checkpoint and exit with "
+        "code 75 (resume='latest' goes on); False leaves the signals their default action."
+    )
+    is_pretraining: bool = Field(
+        False, description="Continual pre-training: the documents are tokenized without a chat "
+        "template, joined (each ends with EOS) and cut into blocks of block_size tokens; every "
+        "token is trained and max_seq_len does not apply to the documents."
+    )
+    block_size: int | None = Field(
+        None, ge=2, description="Tokens per block with is_pretraining (required then); at most "
+        "max_tokens_per_gpu. The last block of the data may be shorter."
+    )
+    document_column_name: str = Field(
+        "document", min_length=1, description="Field of each record that holds the document "
+        "text (document data, is_pretraining)."
+    )
+    use_processed_dataset: bool | None = Field(
+        None, description="True: data_path holds pre-tokenized input_ids/labels records (as "
+        "data_format='tokenized'); False: it holds text records."
+    )
+    dataset_type: Literal["chat_template", "alpaca", "passthrough"] | None = Field(
+        None, description="Record format by its training_hub 0.11.2 name: chat_template "
+        "(data_format='chat'), alpaca (instruction/input/output records, trained as a user "
+        "turn and the assistant's answer), passthrough (data_format as given, or detected)."
+    )
+    field_messages: str = Field(
+        "messages", min_length=1, description="Field of each chat record that holds the "
+        "messages."
+    )
+    field_instruction: str = Field(
+        "instruction", min_length=1, description="Field of each alpaca record that holds the "
+        "instruction."
+    )
+    field_input: str = Field(
+        "input", min_length=1, description="Field of each alpaca record that holds the "
+        "optional input (appended to the instruction)."
+    )
+    field_output: str = Field(
+        "output", min_length=1, description="Field of each alpaca record that holds the answer."
+    )
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="At most this many samples in one micro-batch on one device "
+        "(max_tokens_per_gpu still caps its tokens); see gradient_accumulation_steps."
+    )
+    gradient_accumulation_steps: int | None = Field(
+        None, ge=1, description="Micro-batches per optimizer step on one device: "
+        "effective_batch_size = micro_batch_size x gradient_accumulation_steps x processes "
+        "(give two of the three; a contradiction is an error)."
+    )
+    per_device_eval_batch_size: int | None = Field(
+        None, ge=1, description="At most this many validation samples in one evaluation "
+        "micro-batch on one device (max_tokens_per_gpu still caps its tokens); val_loss does "
+        "not depend on it."
+    )
+    sample_packing: bool = Field(
+        True, description="Pack several samples into one micro-batch (padding-free; a sample "
+        "attends only to itself, so the loss is the same); False: one sample per micro-batch."
+    )
+    bf16: bool | None = Field(
+        None, description="True: train in bfloat16 (dtype='bf16'); False: not (fp32 unless fp16)."
+    )
+    fp16: bool | None = Field(
+        None, description="True: train in float16 with loss scaling (dtype='fp16')."
+    )
+    tf32: bool | None = Field(
+        None, description="TensorFloat-32 matmuls on NVIDIA GPUs (True/False); None keeps "
+        "torch's setting. An error without a GPU."
+    )
+    flash_attention: bool | None = Field(
+        None, description="True: require FlashAttention (a GPU with torch's varlen flash "
+        "kernel or flash-attn); None: used whenever available."
+    )
 
     advanced: ClassVar[frozenset[str]] = frozenset(
         {
@@ -192,7 +287,17 @@ class TrainingParams(Params):
             "data_cache_dir", "data_workers", "rdzv_endpoint", "master_addr", "master_port",
             "node_rank", "on_nonfinite", "tokenizer_path", "data_revision",
         }
+    ) | frozenset(
+        {
+            "rdzv_id", "lr_scheduler_kwargs", "save_samples", "accelerate_full_state_at_epoch",
+            "enable_jit_checkpoint", "use_processed_dataset", "dataset_type", "field_messages",
+            "field_instruction", "field_input", "field_output", "micro_batch_size",
+            "gradient_accumulation_steps", "sample_packing", "per_device_eval_batch_size",
+            "bf16", "fp16", "tf32", "flash_attention", "document_column_name",
+        }
     )
+    #: training_hub 0.11.2's names of native fields (same meaning): _peer_params.PEER_ALIASES.
+    param_aliases: ClassVar[dict[str, str]] = PEER_ALIASES
 
     def torchrun_options(self) -> dict[str, Any]:
         """The process and rendezvous options of torchrun for this run, as backends that
@@ -205,6 +310,8 @@ class TrainingParams(Params):
         }
         if self.rdzv_endpoint is not None:
             options["rdzv_endpoint"] = self.rdzv_endpoint
+            if self.rdzv_id is not None:
+                options["rdzv_id"] = str(self.rdzv_id)
         else:
             options["master_addr"] = self.master_addr
             options["master_port"] = self.master_port
@@ -224,6 +331,18 @@ class TrainingParams(Params):
 
         # training_hub 0.11.2's "pvc" (and "") mean: the local file system only.
         return None if value in (None, "", "pvc") else check_storage_uri(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_peer_values(cls, data: Any) -> Any:
+        return resolve_peer_values(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _check_peer_values(self) -> TrainingParams:
+        problems = peer_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _check_combinations(self) -> TrainingParams:

@@ -106,7 +106,8 @@ def info_command(
             "backends": backends,
             "params": [
                 {"name": p.name, "type": p.type_name, "required": p.required,
-                 "default": p.default, "help": p.help, "choices": p.choices}
+                 "default": p.default, "help": p.help, "choices": p.choices,
+                 "aliases": list(p.aliases)}
                 for p in params
             ],
         }, indent=2, default=str))

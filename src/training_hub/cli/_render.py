@@ -112,7 +112,11 @@ def _info_groups(cls: type, params: list[ParamInfo]) -> list[tuple[str, list[Par
 
 
 def _flag(p: ParamInfo) -> str:
-    return "--" + p.name.replace("_", "-")
+    """``--adam-beta1`` and its other names: ``--adam-beta1 (--beta1)``."""
+    flag = "--" + p.name.replace("_", "-")
+    if p.aliases:
+        flag += " (" + ", ".join("--" + a.replace("_", "-") for a in p.aliases) + ")"
+    return flag
 
 
 def _help(p: ParamInfo) -> str:

@@ -39,6 +39,8 @@ __all__ = [
     "capture_rng_state",
     "check_output_dir",
     "find_latest_checkpoint",
+    "find_latest_resumable_checkpoint",
+    "has_full_state",
     "list_checkpoints",
     "load_model_weights",
     "load_training_state",
@@ -109,6 +111,18 @@ def find_latest_checkpoint(output_dir: str | Path) -> Path | None:
     return checkpoints[-1].path if checkpoints else None
 
 
+def has_full_state(folder: Path) -> bool:
+    """Whether a checkpoint can be resumed from exactly (it holds the optimizer state)."""
+    return (folder / TRAINING_STATE_DIRNAME / "optimizer.pt").is_file()
+
+
+def find_latest_resumable_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint with the full training state (model-only epoch
+    checkpoints of ``accelerate_full_state_at_epoch=False`` are skipped)."""
+    resumable = [c for c in list_checkpoints(output_dir) if has_full_state(c.path)]
+    return resumable[-1].path if resumable else None
+
+
 def _holds_previous_run(output_dir: Path) -> bool:
     root = output_dir / CHECKPOINTS_DIRNAME
     has_checkpoints = root.is_dir() and any(root.iterdir())
@@ -150,7 +164,7 @@ def resolve_resume_checkpoint(params: TrainingParams, *, fetch: bool = False) ->
     if params.resume == "none":
         return None
     if params.resume == "latest":
-        local = find_latest_checkpoint(params.ckpt_output_dir)
+        local = find_latest_resumable_checkpoint(params.ckpt_output_dir)
         if fetch and params.checkpoint_storage is not None:
             from .storage import fetch_if_newer
 
@@ -162,6 +176,12 @@ def resolve_resume_checkpoint(params: TrainingParams, *, fetch: bool = False) ->
             f"resume='{params.resume}' is not a complete training checkpoint (no "
             f"{COMPLETE_MARKER} or {TRAINING_STATE_DIRNAME}/ inside). Use 'latest', 'none', "
             "or a step-<N> folder under <ckpt_output_dir>/checkpoints."
+        )
+    if not has_full_state(path):
+        raise ParameterError(
+            f"resume='{params.resume}' is a model-only checkpoint (written at an epoch end with "
+            "accelerate_full_state_at_epoch=False): it has no optimizer state to resume from. "
+            "Resume from another checkpoint, or train from it as a new model_path."
         )
     return path
 
@@ -267,14 +287,19 @@ def write_training_state(
     optimizer_state: dict[str, Any],
     scheduler_state: dict[str, Any],
     scaler_state: dict[str, Any] | None,
+    full_state: bool = True,
 ) -> None:
+    """``training_state/``: the optimizer, schedule, RNG (and scaler) state for exact resume,
+    and the trainer state and parameters. ``full_state=False`` (an epoch-end checkpoint with
+    ``accelerate_full_state_at_epoch=False``) writes only the last two: resume skips it."""
     target = folder / TRAINING_STATE_DIRNAME
     target.mkdir()
-    torch.save(optimizer_state, target / "optimizer.pt")
-    torch.save(scheduler_state, target / "scheduler.pt")
-    torch.save(capture_rng_state(), target / "rng_state.pt")
-    if scaler_state is not None:
-        torch.save(scaler_state, target / "grad_scaler.pt")
+    if full_state:
+        torch.save(optimizer_state, target / "optimizer.pt")
+        torch.save(scheduler_state, target / "scheduler.pt")
+        torch.save(capture_rng_state(), target / "rng_state.pt")
+        if scaler_state is not None:
+            torch.save(scaler_state, target / "grad_scaler.pt")
     (target / "trainer_state.json").write_text(
         json.dumps(asdict(state), indent=2), encoding="utf-8"
     )

@@ -72,8 +72,21 @@ def adamw(parameters: list[torch.nn.Parameter], params: TrainingParams) -> torch
     )
 
 
-def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int) -> float:
-    """Multiplier of the peak learning rate for the optimizer step ``step`` (0-based)."""
+def lr_factor(
+    step: int,
+    *,
+    schedule: str,
+    warmup_steps: int,
+    total_steps: int,
+    num_cycles: float = 0.5,
+    floor: float = 0.0,
+) -> float:
+    """Multiplier of the peak learning rate for the optimizer step ``step`` (0-based).
+
+    The decay goes from 1 to ``floor`` (``lr_scheduler_kwargs`` min_lr_rate, or min_lr
+    over the peak); cosine runs ``num_cycles`` cycles (0.5: half a cosine, to the floor
+    at the last step), as Hugging Face's schedules with those keywords do.
+    """
     if step < warmup_steps:
         return (step + 1) / (warmup_steps + 1)
     if schedule == "constant":
@@ -81,15 +94,19 @@ def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int) 
     decay_steps = max(1, total_steps - warmup_steps)
     progress = min(1.0, (step - warmup_steps) / decay_steps)
     if schedule == "linear":
-        return 1.0 - progress
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return floor + (1.0 - floor) * (1.0 - progress)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * 2.0 * num_cycles * progress))
+    return floor + (1.0 - floor) * cosine
 
 
 def _warmup_then(
     schedule: str, optimizer: torch.optim.Optimizer, params: TrainingParams, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
+    options = getattr(params, "lr_scheduler_kwargs", None) or {}
+    floor = float(options.get("min_lr_rate", options.get("min_lr", 0.0) / params.learning_rate))
     factor: Callable[[int], float] = lambda step: lr_factor(  # noqa: E731
-        step, schedule=schedule, warmup_steps=params.warmup_steps, total_steps=total_steps
+        step, schedule=schedule, warmup_steps=params.warmup_steps, total_steps=total_steps,
+        num_cycles=float(options.get("num_cycles", 0.5)), floor=floor,
     )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

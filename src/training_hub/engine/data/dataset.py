@@ -8,7 +8,7 @@ carries loss. Truncated and zero-loss samples are reported as warnings.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from .cache import (
     tokenizer_fingerprint,
 )
 from .formats import cache_identity, validate_records
+from .peer import field_names_of, pack_into_blocks, rename_fields
 from .readers import RecordKind, format_location, read_records
 from .stats import DatasetStats, dataset_stats
 from .tokenizing import IGNORE_INDEX, TokenizedArrays, TokenizeOptions, tokenize_records
@@ -32,10 +33,11 @@ from .tokenizing import IGNORE_INDEX, TokenizedArrays, TokenizeOptions, tokenize
 if TYPE_CHECKING:
     from ...training_params import TrainingParams
 
-__all__ = ["TokenizedDataset", "load_training_data", "tokenize_dataset"]
+__all__ = ["TokenizedDataset", "load_data_file", "load_training_data", "tokenize_dataset"]
 
 logger = logging.getLogger("training_hub.data")
 
+_UNLIMITED = 2**62  # max_seq_len of documents that are cut into blocks
 _ARRAYS = ("input_ids", "labels", "offsets", "loss_tokens", "original_lengths", "record_index")
 _LISTED = 5
 
@@ -170,9 +172,12 @@ def tokenize_dataset(
     truncate: bool = False,
     cache_dir: str | Path | None = None,
     workers: int | None = None,
+    field_names: Mapping[str, str] | None = None,
 ) -> TokenizedDataset:
     """Read, validate and tokenize ``data_path``, reusing the on-disk cache when it matches.
 
+    ``field_names`` (``{name in the file: name the format reads}``) renames fields of
+    the records first (training_hub 0.11.2's ``field_messages``...: see ``peer``).
     Raises :class:`DataError` for every problem, with the file and line.
     """
     source = str(data_path)
@@ -184,6 +189,7 @@ def tokenize_dataset(
         "unmask": unmask,
         "max_seq_len": max_seq_len,
         "truncate": truncate,
+        **({"field_names": dict(sorted(field_names.items()))} if field_names else {}),
     }
     key = cache_key(file_sha256(data_path), tokenizer_fingerprint(tokenizer), options)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -205,7 +211,7 @@ def tokenize_dataset(
         _check_and_report(dataset)
         return dataset
 
-    records = read_records(data_path)
+    records = rename_fields(read_records(data_path), field_names or {})
     resolved = validate_records(records, data_format, vocab_size=len(tokenizer))
     tokenized = tokenize_records(
         records,
@@ -238,14 +244,27 @@ def tokenize_dataset(
 
 
 def load_training_data(params: TrainingParams, tokenizer: Any) -> TokenizedDataset:
-    """The data of a training run: :func:`tokenize_dataset` with the run's parameters."""
-    return tokenize_dataset(
-        params.data_path,
+    """The data of a training run: :func:`tokenize_dataset` with the run's parameters;
+    with ``is_pretraining`` the documents cut into blocks of ``block_size`` tokens."""
+    return load_data_file(params.data_path, params, tokenizer)
+
+
+def load_data_file(path: str | Path, params: TrainingParams, tokenizer: Any) -> TokenizedDataset:
+    """:func:`load_training_data` for another file of the run (its validation data)."""
+    pretraining = params.is_pretraining and params.block_size is not None
+    dataset = tokenize_dataset(
+        path,
         tokenizer,
-        data_format=params.data_format,
+        data_format="document" if pretraining else params.data_format,
         unmask=params.unmask,
-        max_seq_len=params.max_seq_len,
+        # documents of any length are cut into blocks; the blocks are the samples
+        max_seq_len=_UNLIMITED if pretraining else params.max_seq_len,
         truncate=params.truncate,
         cache_dir=params.data_cache_dir,
         workers=params.data_workers,
+        field_names=field_names_of(params),
     )
+    if pretraining:
+        assert params.block_size is not None
+        return pack_into_blocks(dataset, params.block_size)
+    return dataset

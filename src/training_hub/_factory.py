@@ -1,4 +1,6 @@
-"""``create_algorithm`` and the one-call training functions (``sft(...)``, ``osft(...)``...).
+"""``create_algorithm`` and ``train``, which the one-call functions (``sft(...)``...) call.
+
+The public functions themselves are generated from the schemas in ``_public``.
 
 With no backend named, the algorithm's declared default backend is used when it
 can run; otherwise the first runnable backend in alphabetical order.
@@ -15,12 +17,7 @@ from ._errors import BackendNotFoundError, BackendUnavailableError
 __all__ = [
     "choose_backend",
     "create_algorithm",
-    "dpo",
-    "lora",
-    "osft",
-    "sft",
     "train",
-    "train_with_events",
 ]
 
 
@@ -59,44 +56,17 @@ def create_algorithm(
     if backend_name is None:
         backend_name = choose_backend(algorithm_name)
     backend_class = AlgorithmRegistry.get_backend(algorithm_name, backend_name)
-    return algorithm_class(backend=backend_class(), **kwargs)
+    backend = backend_class()
+    # The names the callbacks' context and the backend's messages report.
+    backend.algorithm_name = algorithm_name
+    backend.backend_name = backend_name
+    return algorithm_class(backend=backend, **kwargs)
 
 
 def train(algorithm_name: str, backend: str | None = None, **params: Any) -> Any:
-    """Validate ``params`` and train ``algorithm_name`` with ``backend``; return its result."""
-    backend_name = backend or choose_backend(algorithm_name)
-    algorithm = create_algorithm(algorithm_name, backend_name)
-    return train_with_events(algorithm, algorithm_name, backend_name, params)
+    """Validate ``params`` and train ``algorithm_name`` with ``backend``; return its result.
 
+    ``callbacks=[...]`` is one of the parameters (every schema has it).
+    """
+    return create_algorithm(algorithm_name, backend).train(**params)
 
-def train_with_events(
-    algorithm: Algorithm, algorithm_name: str, backend_name: str, params: dict[str, Any]
-) -> Any:
-    """``algorithm.train(**params)`` between the ``on_train_start``/``on_train_end`` hooks."""
-    from ._plugins import plugin_manager
-
-    events = plugin_manager()
-    events.emit("on_train_start", algorithm=algorithm_name, backend=backend_name, params=params)
-    result = algorithm.train(**params)
-    events.emit("on_train_end", algorithm=algorithm_name, backend=backend_name, result=result)
-    return result
-
-
-def sft(*, backend: str | None = None, **params: Any) -> Any:
-    """Supervised fine-tuning: ``sft(model_path=..., data_path=..., ckpt_output_dir=...)``."""
-    return train("sft", backend, **params)
-
-
-def osft(*, backend: str | None = None, **params: Any) -> Any:
-    """Orthogonal subspace fine-tuning (needs ``unfreeze_rank_ratio``)."""
-    return train("osft", backend, **params)
-
-
-def lora(*, backend: str | None = None, **params: Any) -> Any:
-    """LoRA adapters (peft) trained on the native engine."""
-    return train("lora", backend, **params)
-
-
-def dpo(*, backend: str | None = None, **params: Any) -> Any:
-    """Direct preference optimisation on ``{"prompt", "chosen", "rejected"}`` records."""
-    return train("dpo", backend, **params)

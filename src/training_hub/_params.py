@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._errors import ParameterError
 
@@ -26,7 +26,9 @@ class Params(BaseModel):
     """Base class of every algorithm's parameter schema.
 
     Unknown keys are refused (never silently dropped) and values are checked on
-    assignment, so a schema instance is always valid.
+    assignment, so a schema instance is always valid. Every schema has
+    ``callbacks``: objects, not data, so it is left out of :meth:`to_dict` and of
+    every JSON or config dump of the parameters.
     """
 
     model_config = ConfigDict(
@@ -68,8 +70,25 @@ class Params(BaseModel):
                 resolved[name] = resolved.pop(alias)
         return resolved
 
+    callbacks: list[Any] = Field(
+        default_factory=list,
+        exclude=True,
+        description=(
+            "Callbacks that observe and steer the run: TrainingHubCallback instances, "
+            "classes or 'pkg.module:Class' import strings (CLI: --callback, repeatable). "
+            "See the Callbacks section of the user guide."
+        ),
+    )
+
+    @field_validator("callbacks", mode="before")
+    @classmethod
+    def _resolve_callbacks(cls, value: Any) -> list[Any]:
+        from .callbacks import resolve_callbacks
+
+        return resolve_callbacks(value)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain ``dict`` of every parameter, defaults included."""
+        """Plain ``dict`` of every parameter, defaults included (``callbacks`` left out)."""
         return self.model_dump()
 
     @classmethod
@@ -138,12 +157,15 @@ def type_name(annotation: Any) -> str:
 
 
 def describe_params(schema: type[Params]) -> list[ParamInfo]:
-    """Every parameter of ``schema`` in declaration order."""
+    """Every parameter of ``schema`` in declaration order (the inherited ``callbacks``
+    last)."""
     infos = []
     aliases: dict[str, list[str]] = {}
     for alias, target in getattr(schema, "all_aliases", dict)().items():
         aliases.setdefault(target, []).append(alias)
-    for name, field in schema.model_fields.items():
+    # ``callbacks`` comes from the base class, so first in pydantic's order: list it last.
+    fields = sorted(schema.model_fields.items(), key=lambda item: item[0] == "callbacks")
+    for name, field in fields:
         required = field.is_required()
         infos.append(
             ParamInfo(
@@ -194,6 +216,9 @@ def validate_params(
                 field = schema.model_fields.get(str(err["loc"][0])) if err["loc"] else None
                 if err["type"] == "missing":
                     problems.append(f"missing required parameter '{loc}'")
+                    continue
+                if err["loc"][0] == "callbacks" and err["type"] == "value_error":
+                    problems.append(str(err["msg"]).removeprefix("Value error, ").rstrip("."))
                     continue
                 expected = type_name(field.annotation) if field is not None else "?"
                 given = err.get("input")

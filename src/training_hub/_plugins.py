@@ -351,21 +351,6 @@ class PluginLoader:
         own.reverse()
         return own
 
-    # --- training events -----------------------------------------------------------
-    def emit(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an event hook on every loaded plugin; a failing one is logged, not raised."""
-        hook = getattr(self.pm.hook, hook_name, None)
-        if hook is None:  # an event of the old contract; the callback bridge replaces emit
-            return
-        for impl in hook.get_hookimpls():
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:
-                logger.warning(
-                    "training-hub: plugin %s raised in %s: %s: %s",
-                    impl.plugin_name, hook_name, type(exc).__name__, exc,
-                )
-
 
 def _import(value: str) -> Any:
     module_name, _, attr = value.partition(":")

@@ -128,20 +128,26 @@ class ${Class}Algorithm(Algorithm):
 _BACKEND = '''\
 """Toy${Class}Backend: trains $algorithm with plain-Python gradient descent.
 
-A real backend imports its training library inside execute_training (never at
-module import) and raises training_hub.ParameterError from check_params for a
-parameter value it cannot honour.
+A real backend imports its training library inside run (never at module import)
+and raises training_hub.ParameterError from check_params for a parameter value it
+cannot honour. run receives the validated parameters and the run's callbacks
+(the user's and the installed plugins' bridge): it fires their events and
+honours their control flags at the next step boundary.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from training_hub import Backend, ParameterError
 from training_hub._params import Params
+from training_hub.callbacks import EVENTS, CallbackRunner, context_for_run
+
+from .algorithm import ${Class}Params
 
 __all__ = ["Toy${Class}Backend"]
 
@@ -159,6 +165,10 @@ def _loss(points: list[tuple[float, float]], weight: float, bias: float) -> floa
 class Toy${Class}Backend(Backend):
     """Gradient descent on the mean squared error of a line."""
 
+    params_schema: ClassVar[type[Params] | None] = ${Class}Params
+    # Every event but on_evaluate (there is no validation data) and on_save.
+    callback_events: ClassVar[frozenset[str]] = frozenset(EVENTS) - {"on_evaluate", "on_save"}
+
     def check_params(self, params: Params) -> None:
         learning_rate = getattr(params, "learning_rate", 0.0)
         if learning_rate > 1.0:
@@ -167,24 +177,42 @@ class Toy${Class}Backend(Backend):
                 "use a value of at most 1.0."
             )
 
-    def execute_training(self, algorithm_params: dict[str, Any]) -> dict[str, float]:
-        points = _points(algorithm_params["seed"])
+    def run(self, params: Params, callbacks: Sequence[Any]) -> dict[str, Any]:
+        assert isinstance(params, ${Class}Params)
+        events = CallbackRunner(callbacks)
+        context = context_for_run(params, algorithm=self.algorithm_name,
+                                  backend=self.backend_name, total_steps=params.steps)
+        points = _points(params.seed)
         weight = bias = 0.0
         initial_loss = _loss(points, weight, bias)
-        for _ in range(algorithm_params["steps"]):
+        events.fire("on_train_begin", context)
+        events.fire("on_epoch_begin", context)
+        for step in range(1, params.steps + 1):
+            events.fire("on_step_begin", context)
             grad_w = sum(2 * (weight * x + bias - y) * x for x, y in points) / len(points)
             grad_b = sum(2 * (weight * x + bias - y) for x, y in points) / len(points)
-            weight -= algorithm_params["learning_rate"] * grad_w
-            bias -= algorithm_params["learning_rate"] * grad_b
+            weight -= params.learning_rate * grad_w
+            bias -= params.learning_rate * grad_b
+            context.step, context.loss = step, _loss(points, weight, bias)
+            context.learning_rate = params.learning_rate
+            events.fire("on_step_end", context)
+            context.metrics = {"step": step, "loss": context.loss, "lr": params.learning_rate}
+            events.fire("on_log", context)
+            if context.control.should_training_stop:
+                break
+        events.fire("on_epoch_end", context)
         result = {
             "initial_loss": initial_loss,
             "final_loss": _loss(points, weight, bias),
             "weight": weight,
             "bias": bias,
+            "steps": context.step,
         }
-        output = Path(algorithm_params["ckpt_output_dir"])
+        output = Path(params.ckpt_output_dir)
         output.mkdir(parents=True, exist_ok=True)
         (output / "result.json").write_text(json.dumps(result, indent=2))
+        context.result = result
+        events.fire("on_train_end", context)
         return result
 '''
 
@@ -216,7 +244,25 @@ from pathlib import Path
 
 import pytest
 
-from training_hub import AlgorithmRegistry, ParameterError, create_algorithm
+from training_hub import (
+    AlgorithmRegistry,
+    ParameterError,
+    TrainingHubCallback,
+    TrainingHubContext,
+    create_algorithm,
+)
+
+
+class StopAtStep(TrainingHubCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.losses: list[float] = []
+
+    def on_step_end(self, context: TrainingHubContext) -> None:
+        assert context.loss is not None
+        self.losses.append(context.loss)
+        if context.step == self.step:
+            context.control.should_training_stop = True
 
 
 def test_${package}_toy_backend_fits_the_line(tmp_path: Path) -> None:
@@ -229,6 +275,16 @@ def test_${package}_toy_backend_fits_the_line(tmp_path: Path) -> None:
     assert result["weight"] == pytest.approx(3.0, abs=0.05)
     assert result["bias"] == pytest.approx(1.0, abs=0.05)
     assert json.loads((tmp_path / "result.json").read_text()) == result
+
+
+def test_${package}_callbacks_see_and_stop_the_run(tmp_path: Path) -> None:
+    stopper = StopAtStep(7)
+    result = create_algorithm("$algorithm", "toy").train(
+        ckpt_output_dir=str(tmp_path), steps=300, callbacks=[stopper]
+    )
+    assert result["steps"] == 7
+    assert len(stopper.losses) == 7
+    assert stopper.losses[-1] == pytest.approx(result["final_loss"])
 
 
 def test_${package}_refuses_what_it_cannot_honour(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_generated_plugin_installs_passes_its_tests_and_is_listed(tmp_path: Path
         cwd=root, env=env, capture_output=True, text=True, timeout=300,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "3 passed" in tests.stdout
+    assert "4 passed" in tests.stdout
     listing = subprocess.run(
         [sys.executable, "-c", "from training_hub.cli import main; main()", "list", "--json"],
         env=env, capture_output=True, text=True, timeout=120, check=True,

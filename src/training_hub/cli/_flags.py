@@ -2,7 +2,8 @@
 
 Flags are generated from the schema, never written down: ``--learning-rate 1e-4``
 or ``--learning_rate=1e-4``; booleans take ``--flag`` / ``--no-flag``; ``none``
-sets an optional value to None. Values stay strings here; the schema converts
+sets an optional value to None; ``--callback pkg.mod:Class`` adds one callback
+(repeatable). Values stay strings here; the schema converts
 and checks them.
 """
 
@@ -23,7 +24,9 @@ def _is_bool(annotation: Any) -> bool:
 
 def parse_param_flags(schema: type[Params], args: list[str]) -> dict[str, Any]:
     infos = {p.name: p for p in describe_params(schema)}
-    flags = sorted("--" + n.replace("_", "-") for n in infos)
+    # Another name of a parameter (training_hub 0.11.2's --beta1) sets that parameter.
+    aliases = schema.all_aliases()
+    flags = sorted("--" + n.replace("_", "-") for n in [*infos, *aliases])
     values: dict[str, Any] = {}
     i = 0
     while i < len(args):
@@ -34,9 +37,13 @@ def parse_param_flags(schema: type[Params], args: list[str]) -> dict[str, Any]:
             )
         key, eq, inline = arg[2:].partition("=")
         name = key.replace("-", "_")
+        name = aliases.get(name, name)
+        if name == "callback":  # --callback pkg.mod:Class, once per callback
+            name = "callbacks"
         negated = False
-        if name not in infos and name.startswith("no_") and name[3:] in infos:
-            name, negated = name[3:], True
+        positive = aliases.get(name[3:], name[3:])
+        if name not in infos and name.startswith("no_") and positive in infos:
+            name, negated = positive, True
         if name not in infos:
             match = difflib.get_close_matches("--" + key.replace("_", "-"), flags, n=1)
             hint = f" Did you mean '{match[0]}'?" if match else ""
@@ -60,8 +67,14 @@ def parse_param_flags(schema: type[Params], args: list[str]) -> dict[str, Any]:
                 raise ParameterError(f"Option '--{key}' needs a value ({info.type_name}).")
             raw = args[i + 1]
             i += 2
+        if name == "callbacks":
+            values.setdefault(name, []).append(raw)
+            continue
         if name in values:
-            raise ParameterError(f"Option '--{key}' is given twice.")
+            raise ParameterError(
+                f"Option '--{key}' is given twice (or with another name of the same "
+                f"parameter, --{name.replace('_', '-')})."
+            )
         nullable = "None" in info.type_name.split(" | ")
         values[name] = None if nullable and raw.lower() in ("none", "null") else raw
     return values

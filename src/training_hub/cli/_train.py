@@ -27,8 +27,9 @@ def run_train(
 ) -> None:
     from .._algorithm_registry import AlgorithmRegistry
     from .._config_file import read_config_file
-    from .._factory import choose_backend
+    from .._factory import choose_backend, create_algorithm
     from .._params import validate_params
+    from .._peer_params import check_peer_fields
     from ._flags import parse_param_flags
 
     if algorithm is not None and algorithm.startswith("-"):
@@ -64,29 +65,33 @@ def run_train(
             DEMO_OUTPUT_DIR
         # Re-running the demo replaces the previous demo run rather than failing.
         values = {**demo_params(str(output_dir)), "overwrite": True, **values}
+    # A config key under another name of a parameter (beta1) is that parameter, so that a
+    # flag overrides it; a file giving both names is left for the schema to refuse.
+    aliases = schema.all_aliases()
+    if not any(aliases[k] in values for k in values if k in aliases):
+        values = {aliases.get(k, k): v for k, v in values.items()}
     values.update(flags)
     backend = backend or choose_backend(algorithm)
-    backend_class = AlgorithmRegistry.get_backend(algorithm, backend)
-    backend_instance = backend_class()
+    trainer = create_algorithm(algorithm, backend)
     params = validate_params(schema, values, where=f"{where} for '{algorithm}'")
-    backend_instance.check_params(params)
+    check_peer_fields(trainer.backend, params)
+    trainer.backend.check_params(params)
 
     if dry_run:
         typer.echo(f"# th train {algorithm} --backend {backend} (dry run: nothing trained)")
         typer.echo(json.dumps({"algorithm": algorithm, "backend": backend,
                                "params": params.to_dict()}, indent=2))
-        describe = getattr(backend_instance, "dry_run", None)
+        if params.callbacks:
+            typer.echo("# callbacks: " + ", ".join(
+                f"{type(c).__module__}:{type(c).__qualname__}" for c in params.callbacks))
+        describe = getattr(trainer.backend, "dry_run", None)
         if describe is not None:
             typer.echo("# data statistics")
-            stats = {k: v for k, v in describe(params.to_dict()).items() if k != "params"}
+            stats = {k: v for k, v in describe(params).items() if k != "params"}
             typer.echo(json.dumps(stats, indent=2, default=str))
         return
 
-    from .._factory import train_with_events
-
-    result = train_with_events(
-        algorithm_class(backend=backend_instance), algorithm, backend, params.to_dict()
-    )
+    result = trainer.run(params)
     _print_result(result)
     if demo:
         _demo_sample(result)

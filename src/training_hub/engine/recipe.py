@@ -16,6 +16,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._errors import ConfigError, ParameterError, TrainingError
-from .._plugins import plugin_manager as plugin_events
+from .._errors import ConfigError, ParameterError, TrainingError, UserError
+from ..callbacks import CallbackRunner, TrainingHubContext, context_for_run
 from ..training_params import TrainingParams
 from . import checkpoint as ckpt
 from .adapter import ModelAdapter
@@ -45,6 +46,7 @@ from .loss import PackedCausalLM, build_loss, liger_available, loss_targets
 from .metrics import MetricsLogger
 from .model import Precision, load_model, load_tokenizer, resolve_device, resolve_precision
 from .optim import build_optimizer, build_scheduler
+from .run_lock import RunLock
 from .signals import StopRequest, TrainingInterrupted
 from .storage import CheckpointMirror, open_mirror
 
@@ -68,6 +70,17 @@ class TrainResult:
     last_checkpoint: str | None = None
     output_dir: str = ""
     metrics_path: str = ""
+    #: True when a callback stopped the run (control.should_training_stop) before the end.
+    stopped_early: bool = False
+
+
+@dataclass
+class _Requests:
+    """What the callbacks asked for at a step boundary, agreed by every rank."""
+
+    stop: bool = False
+    save: bool = False
+    evaluate: bool = False
 
 
 def result_of_finished_run(output_dir: str | Path, checkpoints_before: set[str]) -> TrainResult:
@@ -106,11 +119,21 @@ def result_of_finished_run(output_dir: str | Path, checkpoints_before: set[str])
     )
 
 
-def train(params: TrainingParams, adapter: ModelAdapter | None = None) -> TrainResult:
+def train(
+    params: TrainingParams,
+    adapter: ModelAdapter | None = None,
+    callbacks: Sequence[Any] = (),
+    *,
+    algorithm: str = "",
+    backend: str = "",
+) -> TrainResult:
     """Train ``params.model_path`` on ``params.data_path``; see :class:`TrainingParams`.
 
-    Runs on one process, or on each rank of a torchrun job (``RANK``/``WORLD_SIZE``).
-    Raises :class:`~training_hub._errors.UserError` subclasses for fixable input
+    ``callbacks`` receive the run's events (see :mod:`training_hub.callbacks`; the
+    backend passes the user's callbacks and the plugin bridge); ``algorithm`` and
+    ``backend`` are the names their context reports. Runs on one process, or on
+    each rank of a torchrun job (``RANK``/``WORLD_SIZE``). Raises
+    :class:`~training_hub._errors.UserError` subclasses for fixable input
     problems, :class:`TrainingError` when training fails, and
     :class:`TrainingInterrupted` (exit code 75) after a signal-triggered checkpoint.
     """
@@ -121,10 +144,30 @@ def train(params: TrainingParams, adapter: ModelAdapter | None = None) -> TrainR
     device = resolve_device(params, local_rank=read_rank_env()[2])
     context = init_distributed(device)
     try:
-        return _Run(params, adapter, context, device).run()
+        with _run_lock(params, context):
+            run = _Run(params, adapter, context, device, callbacks, (algorithm, backend))
+            return run.run()
     finally:
         if owns_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _run_lock(params: TrainingParams, context: DistributedContext) -> Iterator[None]:
+    """Rank 0 holds the run lock of ``ckpt_output_dir`` (see ``run_lock``); every rank
+    learns whether it got it."""
+    with contextlib.ExitStack() as stack:
+        refused: UserError | None = None
+        if context.is_main:
+            try:
+                stack.enter_context(RunLock.acquire(params.ckpt_output_dir))
+            except UserError as exc:
+                refused = exc
+        if wait_for_all(float(refused is not None), context) > 0:
+            raise refused or UserError(
+                "rank 0 could not take the run lock of ckpt_output_dir; see its message"
+            )
+        yield
 
 
 class _Run:
@@ -136,11 +179,16 @@ class _Run:
         adapter: ModelAdapter,
         context: DistributedContext,
         device: torch.device,
+        callbacks: Sequence[Any] = (),
+        names: tuple[str, str] = ("", ""),
     ) -> None:
         self.params = params
         self.adapter = adapter
         self.context = context
         self.device = device
+        self.callbacks = CallbackRunner(callbacks, is_main_process=context.is_main)
+        self.names = names
+        self.stopped_early = False
         self.precision: Precision = resolve_precision(params, device)
         self.output_dir = Path(params.ckpt_output_dir)
         self.checkpoints_written: list[str] = []
@@ -166,15 +214,21 @@ class _Run:
             if self.context.is_main
             else None
         )
+        self.setup_callback_context()
         try:
+            self.fire("on_train_begin")
             with StopRequest() as stop:
                 self.train_loop(stop)
+            self.honour_last_requests()
         finally:
             if self.metrics is not None:
                 self.metrics.close()
             if self.mirror is not None:  # the run ends when its uploads are done (bounded)
                 self.mirror.close(self.params.checkpoint_upload_timeout)
-        return self.result()
+        result = self.result()
+        self.event.result = result
+        self.fire("on_train_end")
+        return result
 
     def setup_numerics(self) -> None:
         """Threads and seeds: every RNG from ``seed`` (all ranks alike)."""
@@ -348,8 +402,18 @@ class _Run:
         self.batcher.load_state_dict(self.state.extra["data"])
         ckpt.restore_rng_state(loaded.rng)
 
+    def setup_callback_context(self) -> None:
+        """The one context every event of this run sees, and the flags callbacks set."""
+        algorithm, backend = self.names
+        self.event: TrainingHubContext = context_for_run(
+            self.params, algorithm=algorithm, backend=backend, rank=self.context.rank,
+            world_size=self.context.world_size, total_steps=self.total_steps,
+        )
+        self.event.step, self.event.epoch = self.state.step, self.state.epoch
+        self.control = self.event.control
+
     def train_loop(self, stop: StopRequest) -> None:
-        params, state = self.params, self.state
+        params, state, control = self.params, self.state, self.control
         run_start = time.perf_counter()
         elapsed_before = state.elapsed_s
         window_start, window_tokens = run_start, 0
@@ -357,6 +421,11 @@ class _Run:
             if state.step >= self.total_steps:
                 break
             lr = self.scheduler.get_last_lr()[0]
+            if self.callbacks:
+                self.event.epoch = step.epoch
+                if state.step_in_epoch == 0:
+                    self.fire("on_epoch_begin")
+                self.fire("on_step_begin")
             loss_sum = self.forward_backward(step.micro_batches, step.num_loss_tokens)
             if not self.context.sharded:
                 all_reduce_gradients(self.trainable, self.context)
@@ -364,12 +433,17 @@ class _Run:
                 self.scaler.unscale_(self.optimizer)
             self.adapter.before_optimizer_step(self.model)
             grad_norm = self.clip_gradients()
-            # The step's one collective and one host sync: global loss, stop flag, grad norm.
-            shared = torch.stack(
-                [loss_sum, torch.tensor(float(stop.requested), device=self.device)]
+            # The step's one collective and one host sync: global loss, the stop votes (a
+            # signal, a callback), the callbacks' save/evaluate requests, and the grad norm.
+            flags = (stop.requested, control.should_training_stop, control.should_save,
+                     control.should_evaluate)
+            shared = torch.cat(
+                [loss_sum.reshape(1), torch.tensor(flags, dtype=torch.float32, device=self.device)]
             )
             all_reduce_sum(shared, self.context)
-            total_loss, stop_votes, norm = torch.cat([shared, grad_norm.reshape(1)]).tolist()
+            total_loss, signal_votes, *votes, norm = torch.cat(
+                [shared, grad_norm.reshape(1)]
+            ).tolist()
             loss = total_loss / max(1, step.num_loss_tokens)
             step_number = state.step + 1
             finite = math.isfinite(loss) and (math.isfinite(norm) or self.scaler is not None)
@@ -395,6 +469,8 @@ class _Run:
             state.elapsed_s = elapsed_before + time.perf_counter() - run_start
             state.extra["data"] = self.batcher.state_dict()
             window_tokens += step.num_tokens
+            if self.callbacks:
+                self.fire_step_end(step_number, loss, lr, norm, step.num_loss_tokens, finite)
 
             if self.metrics is not None:
                 if step_number % params.logging_steps == 0 or step_number == self.total_steps:
@@ -412,32 +488,90 @@ class _Run:
                         "skipped": not finite,
                     }
                     self.metrics.log(record)
-                    plugin_events().emit("on_log", step=step_number, metrics=record)
+                    self.fire_log(record)
                     window_start, window_tokens = now, 0
                 else:
                     self.metrics.advance(step_number)
 
             epoch_end = state.step_in_epoch == 0
             finished = state.step >= self.total_steps
-            stopping = stop_votes > 0
+            if self.callbacks and epoch_end:
+                self.fire("on_epoch_end")
+            interrupted = signal_votes > 0
+            requests = self.agreed_requests(votes)
+            if requests.evaluate:
+                self._note(f"step {state.step}: a callback asked for an evaluation, but this "
+                           "run has no validation data (validation_split, eval_data_path)")
+            control.should_evaluate = False
+            stopping = interrupted or requests.stop
             if (
                 (params.save_every is not None and state.step % params.save_every == 0)
                 or (epoch_end and params.checkpoint_at_epoch)
                 or (finished and params.save_final_checkpoint)
                 or stopping
+                or requests.save
             ):
                 save_start = time.perf_counter()
                 self.save_checkpoint(epoch_end=epoch_end)
                 window_start += time.perf_counter() - save_start  # not training throughput
-            if stopping and not finished:
+            if interrupted and not finished:
                 raise TrainingInterrupted(
                     f"Training stopped on {stop.signal_name or 'a signal'} after step "
                     f"{state.step}; checkpoint {self.last_checkpoint}. Continue with "
                     "resume='latest' (--resume latest).",
                     checkpoint=self.last_checkpoint,
                 )
+            if requests.stop and not finished:
+                self.stopped_early = True
+                self._note(f"training stopped early by a callback after step {state.step}; "
+                           f"checkpoint {self.last_checkpoint}")
+                break
             if finished:
                 break
+
+    # --- callbacks: events and control flags ----------------------------------------
+
+    def fire(self, event: str) -> None:
+        """Fire ``event`` on this rank's callbacks with the run's one context."""
+        if self.callbacks.wants(event):
+            self.callbacks.fire(event, self.event)
+
+    def fire_step_end(self, step: int, loss: float, lr: float, grad_norm: float,
+                      loss_tokens: int, finite: bool) -> None:
+        self.event.step, self.event.loss, self.event.learning_rate = step, loss, lr
+        if self.callbacks.wants("on_step_end"):
+            self.event.metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm,
+                                  "num_loss_tokens": loss_tokens, "skipped": not finite}
+            self.callbacks.fire("on_step_end", self.event)
+
+    def fire_log(self, record: dict[str, Any]) -> None:
+        """``on_log`` with the record just written to metrics.jsonl (rank 0)."""
+        if self.callbacks.wants("on_log"):
+            self.event.step, self.event.epoch = record["step"], record["epoch"]
+            self.event.loss, self.event.learning_rate = record["loss"], record["lr"]
+            self.event.metrics = record
+            self.callbacks.fire("on_log", self.event)
+
+    def agreed_requests(self, votes: list[float]) -> _Requests:
+        """The callbacks' stop/save/evaluate requests, the same on every rank.
+
+        On one process: the flags as they are now. On several: as the step's one
+        collective summed them, so a flag set after it (in ``on_step_end``, say) is
+        honoured at the end of the next step, on every rank at once.
+        """
+        control = self.control
+        if not self.context.is_distributed:
+            return _Requests(control.should_training_stop, control.should_save,
+                             control.should_evaluate)
+        return _Requests(votes[0] > 0, votes[1] > 0, votes[2] > 0)
+
+    def honour_last_requests(self) -> None:
+        """A save request of the last step, which no later step can carry (several
+        processes: one collective more, once per run)."""
+        if self.context.is_distributed and wait_for_all(
+            float(self.control.should_save), self.context
+        ) > 0:
+            self.save_checkpoint(epoch_end=self.state.step_in_epoch == 0)
 
     # --- one step -----------------------------------------------------------------
 
@@ -508,7 +642,6 @@ class _Run:
                 if self.mirror is not None:  # uploads in the background
                     self.mirror.submit(path, self.state.step)
                 self._note(f"checkpoint saved: {path}")
-                plugin_events().emit("on_checkpoint", step=self.state.step, path=str(path))
             except TrainingError as exc:
                 error = exc
         failed = wait_for_all(float(error is not None), self.context)
@@ -522,6 +655,9 @@ class _Run:
             self.last_checkpoint = str(
                 ckpt.checkpoints_root(self.output_dir) / f"step-{self.state.step}"
             )
+        self.control.should_save = False
+        self.event.step, self.event.checkpoint = self.state.step, self.last_checkpoint
+        self.fire("on_save")
 
     def _gather_states(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Full (unsharded, CPU) model and optimizer state under FSDP2; local ones otherwise."""
@@ -577,6 +713,7 @@ class _Run:
             last_checkpoint=self.last_checkpoint,
             output_dir=str(self.output_dir),
             metrics_path=str(self.output_dir / "metrics.jsonl"),
+            stopped_early=self.stopped_early,
         )
 
     def _use_liger(self) -> bool:

@@ -1,27 +1,34 @@
 """Entry point of one torchrun process: ``python -m training_hub.engine.worker PARAMS_JSON``.
 
 Options: ``--params-class module:Class`` (default ``training_hub.training_params:
-TrainingParams``) and ``--adapter module:factory`` where ``factory(params)``
-returns the :class:`~training_hub.engine.adapter.ModelAdapter`. Rank 0 writes
-its exit code to ``$TRAINING_HUB_EXIT_FILE`` so that the launcher can report
-it (torchrun itself only says that a worker failed).
+TrainingParams``), ``--adapter module:factory`` where ``factory(params)``
+returns the :class:`~training_hub.engine.adapter.ModelAdapter`, ``--callbacks
+FILE`` (the run's callbacks, pickled by the launcher) and ``--algorithm`` /
+``--backend`` (the names the callbacks' context reports). Each worker loads the
+installed plugins and builds its own plugin bridge. Rank 0 writes its exit code
+to ``$TRAINING_HUB_EXIT_FILE`` and its result to ``$TRAINING_HUB_RESULT_FILE``
+so that the launcher can report them (torchrun itself only says that a worker
+failed).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
 from .._errors import TrainingHubError, UserError
 
-__all__ = ["EXIT_FILE_ENV", "load_object", "main"]
+__all__ = ["EXIT_FILE_ENV", "RESULT_FILE_ENV", "load_object", "main"]
 
 EXIT_FILE_ENV = "TRAINING_HUB_EXIT_FILE"
+RESULT_FILE_ENV = "TRAINING_HUB_RESULT_FILE"
 DEFAULT_PARAMS_CLASS = "training_hub.training_params:TrainingParams"
 
 
@@ -31,11 +38,32 @@ def load_object(spec: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def _is_rank_zero() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _record_exit(code: int) -> int:
     path = os.environ.get(EXIT_FILE_ENV)
-    if path and os.environ.get("RANK", "0") == "0":
+    if path and _is_rank_zero():
         Path(path).write_text(str(code), encoding="utf-8")
     return code
+
+
+def _record_result(result: Any) -> None:
+    path = os.environ.get(RESULT_FILE_ENV)
+    if path and _is_rank_zero() and dataclasses.is_dataclass(result):
+        data = dataclasses.asdict(result)  # type: ignore[arg-type]
+        Path(path).write_text(json.dumps(data, default=str), encoding="utf-8")
+
+
+def _callbacks(callbacks_file: str | None) -> list[Any]:
+    """The launcher's callbacks, then this process's plugin bridge."""
+    from .._plugin_events import plugin_bridge
+
+    callbacks: list[Any] = []
+    if callbacks_file:
+        callbacks = pickle.loads(Path(callbacks_file).read_bytes())
+    return [*callbacks, plugin_bridge()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("params_file")
     parser.add_argument("--params-class", default=DEFAULT_PARAMS_CLASS)
     parser.add_argument("--adapter", default=None)
+    parser.add_argument("--callbacks", default=None)
+    parser.add_argument("--algorithm", default="")
+    parser.add_argument("--backend", default="")
     args = parser.parse_args(argv)
 
     from .._params import validate_params
@@ -53,11 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = validate_params(schema, values, where=f"parameters in {args.params_file}")
         adapter = load_object(args.adapter)(params) if args.adapter else None
-        train(params, adapter)
+        result = train(params, adapter, _callbacks(args.callbacks),
+                       algorithm=args.algorithm, backend=args.backend)
     except TrainingHubError as exc:
-        if os.environ.get("RANK", "0") == "0" or not isinstance(exc, UserError):
+        if _is_rank_zero() or not isinstance(exc, UserError):
             print(f"error: {exc}", file=sys.stderr)
         return _record_exit(int(getattr(exc, "exit_code", 1)))
+    _record_result(result)
     return _record_exit(0)
 
 

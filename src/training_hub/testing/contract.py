@@ -20,8 +20,10 @@ without error, each registration under the entry-point name of its algorithm
 (the loader imports a plugin only for the names it is advertised under);
 import strings resolve to Algorithm/Backend subclasses (backends only when
 their requirements are installed); every algorithm it defines has a complete
-parameter schema (a type and a description per field); and, when smoke
-parameters are given, each of its runnable backends trains with them. Registrations
+parameter schema (a type and a description per field); each backend implements
+``run`` or ``execute_training`` and declares the callback events it fires; and,
+when smoke parameters are given, each of its runnable backends trains with them
+and fires the events it declares. Registrations
 that ``th list`` cannot replay from its cache (classes, components) are notes.
 """
 
@@ -144,6 +146,49 @@ def _resolve(target: Any, base: type, what: str, report: ContractReport) -> type
     return obj
 
 
+def _check_backend(what: str, backend_cls: type[Any], report: ContractReport) -> None:
+    """The backend implements ``run`` or ``execute_training`` and declares the callback
+    events it fires (train begin and end at least)."""
+    from .._algorithm import Backend
+    from ..callbacks import EVENTS
+
+    has_run = backend_cls.run is not Backend.run
+    has_execute = backend_cls.execute_training is not Backend.execute_training
+    if not (has_run or has_execute):
+        report.problems.append(f"{what} implements neither run(params, callbacks) nor "
+                               "execute_training(algorithm_params)")
+    elif has_run and not has_execute and getattr(backend_cls, "params_schema", None) is None:
+        report.problems.append(
+            f"{what} implements run() but sets no params_schema, so execute_training(dict) "
+            "(the registry API) cannot validate its dict: set params_schema"
+        )
+    events = set(getattr(backend_cls, "callback_events", ()))
+    unknown = sorted(events - set(EVENTS))
+    if unknown:
+        report.problems.append(f"{what}.callback_events names unknown events {unknown}")
+    if not {"on_train_begin", "on_train_end"} <= events:
+        report.problems.append(f"{what}.callback_events must include on_train_begin and "
+                               "on_train_end (every backend fires them)")
+
+
+class _EventRecorder:
+    """Records the events the smoke training fires (those the backend declares)."""
+
+    def __init__(self, events: frozenset[str]) -> None:
+        self.seen: list[str] = []
+        self.result: Any = None
+        for event in events:
+            setattr(self, event, self._recorder(event))
+
+    def _recorder(self, event: str) -> Callable[[Any], None]:
+        def record(context: Any) -> None:
+            self.seen.append(event)
+            if event == "on_train_end":
+                self.result = context.result
+
+        return record
+
+
 def _smoke_train(
     algorithm_name: str, backend_name: str, backend_cls: type[Any],
     smoke_params: Mapping[str, Any], report: ContractReport,
@@ -152,17 +197,28 @@ def _smoke_train(
     from .._errors import BackendUnavailableError
 
     algorithm_cls = AlgorithmRegistry.get_algorithm(algorithm_name)
+    what = f"{algorithm_name}/{backend_name}"
+    declared = frozenset(getattr(backend_cls, "callback_events", ()))
+    recorder = _EventRecorder(declared)
+    params = dict(smoke_params)
+    params["callbacks"] = [*params.get("callbacks", []), recorder]
     try:
-        result = algorithm_cls(backend=backend_cls()).train(**dict(smoke_params))
+        result = algorithm_cls(backend=backend_cls()).train(**params)
     except BackendUnavailableError as exc:
-        report.notes.append(f"smoke training of {algorithm_name}/{backend_name} skipped: {exc}")
+        report.notes.append(f"smoke training of {what} skipped: {exc}")
         return
     except Exception as exc:
-        report.problems.append(f"smoke training of {algorithm_name}/{backend_name} failed: "
+        report.problems.append(f"smoke training of {what} failed: "
                                f"{type(exc).__name__}: {exc}")
         return
-    report.notes.append(f"smoke training of {algorithm_name}/{backend_name} returned "
-                        f"{type(result).__name__}")
+    report.notes.append(f"smoke training of {what} returned {type(result).__name__}")
+    for event in ("on_train_begin", "on_step_begin", "on_step_end", "on_train_end"):
+        if event in declared and event not in recorder.seen:
+            report.problems.append(f"smoke training of {what} never fired {event}, which its "
+                                   "callback_events declares")
+    if recorder.seen[-1:] == ["on_train_end"] and recorder.result is not result:
+        report.problems.append(f"smoke training of {what}: on_train_end's context.result is "
+                               "not the object train() returned")
 
 
 def check_distribution(
@@ -251,6 +307,7 @@ def check_distribution(
             backend_cls = _resolve(target, Backend, what, report)
             if backend_cls is None:
                 continue
+            _check_backend(what, backend_cls, report)
             wanted = smoke_backends is None or smoke_backends(algorithm_name, backend_name)
             if smoke_params is not None and wanted:
                 _smoke_train(algorithm_name, backend_name, backend_cls, smoke_params, report)

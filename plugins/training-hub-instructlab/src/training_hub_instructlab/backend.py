@@ -2,13 +2,19 @@
 
 ``check_params`` refuses, in one ParameterError, every parameter the library
 cannot honour (see ``mapping.LIMITS``) and stops on a machine without CUDA,
-which instructlab-training needs. ``execute_training`` maps the parameters,
-runs the library (it launches torchrun itself) and reports the checkpoints it
-wrote. torch and instructlab-training are imported only there.
+which instructlab-training needs. ``run`` maps the parameters, runs the
+library (it launches torchrun itself) and reports the checkpoints it wrote.
+torch and instructlab-training are imported only there.
+
+Callbacks: the library runs its own training loop in worker processes and takes
+no callbacks, so this backend fires ``on_train_begin`` and ``on_train_end`` (with
+the result) in the launching process; a callback implementing any other event is
+refused before training (``callback_events``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +22,8 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import explicit_params, rebuild_params, require_cuda, unhonoured
+from training_hub.backend_limits import explicit_params, require_cuda, unhonoured
+from training_hub.callbacks import CallbackRunner, context_for_run
 from training_hub.training_params import TrainingParams
 
 from .mapping import LIMITS, to_instructlab_args
@@ -70,6 +77,11 @@ class InstructLabTrainingSFTBackend(Backend):
 
     requires: ClassVar[tuple[str, ...]] = (REQUIREMENT,)
     requires_cuda: ClassVar[bool] = True
+    #: training_hub 0.11.2 fields carried out here: the rendezvous id goes to torchrun.
+    honours_peer_fields: ClassVar[frozenset[str]] = frozenset({"rdzv_id"})
+    params_schema: ClassVar[type[Params] | None] = TrainingParams
+    #: The library's loop runs in its own worker processes, which take no callbacks.
+    callback_events: ClassVar[frozenset[str]] = frozenset({"on_train_begin", "on_train_end"})
 
     def check_params(self, params: Params) -> None:
         if not isinstance(params, TrainingParams):
@@ -85,10 +97,18 @@ class InstructLabTrainingSFTBackend(Backend):
             )
         require_cuda(BACKEND_NAME, "sft")
 
-    def execute_training(self, algorithm_params: dict[str, Any]) -> InstructLabResult:
-        params = rebuild_params(TrainingParams, algorithm_params)
+    def run(self, params: Params, callbacks: Sequence[Any]) -> InstructLabResult:
         assert isinstance(params, TrainingParams)
-        self.check_params(params)
+        runner = CallbackRunner(callbacks)
+        context = context_for_run(params, algorithm=self.algorithm_name,
+                                  backend=self.backend_name)
+        runner.fire("on_train_begin", context)
+        result = self._train(params)
+        context.result = result
+        runner.fire("on_train_end", context)
+        return result
+
+    def _train(self, params: TrainingParams) -> InstructLabResult:
         torchrun_args, training_args = to_instructlab_args(params)
         from instructlab.training import run_training
 

@@ -2,13 +2,19 @@
 
 ``check_params`` refuses, in one ParameterError, every parameter mini-trainer
 cannot honour (see ``mapping.LIMITS``) and stops on a machine without CUDA,
-which mini-trainer needs. ``execute_training`` checks the pre-tokenized data,
-maps the parameters, runs the library (it launches torchrun itself) and
-reports the checkpoints it wrote. torch and mini-trainer are imported only there.
+which mini-trainer needs. ``run`` checks the pre-tokenized data, maps the
+parameters, runs the library (it launches torchrun itself) and reports the
+checkpoints it wrote. torch and mini-trainer are imported only there.
+
+Callbacks: the library runs its own training loop in worker processes and takes
+no callbacks, so this backend fires ``on_train_begin`` and ``on_train_end`` (with
+the result) in the launching process; a callback implementing any other event is
+refused before training (``callback_events``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +22,8 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import rebuild_params, require_cuda, unhonoured
+from training_hub.backend_limits import require_cuda, unhonoured
+from training_hub.callbacks import CallbackRunner, context_for_run
 from training_hub.training_params import TrainingParams
 
 from .data_check import check_tokenized_file
@@ -62,6 +69,16 @@ class MiniTrainerOSFTBackend(Backend):
 
     requires: ClassVar[tuple[str, ...]] = (REQUIREMENT,)
     requires_cuda: ClassVar[bool] = True
+    #: training_hub 0.11.2 fields carried out here: the rendezvous id goes to torchrun.
+    honours_peer_fields: ClassVar[frozenset[str]] = frozenset({"rdzv_id"})
+    #: The library's loop runs in its own worker processes, which take no callbacks.
+    callback_events: ClassVar[frozenset[str]] = frozenset({"on_train_begin", "on_train_end"})
+
+    @property
+    def params_schema(self) -> type[Params]:  # type: ignore[override]
+        from training_hub_osft.algorithm import OSFTParams  # the osft plugin's schema
+
+        return OSFTParams
 
     def check_params(self, params: Params) -> None:
         if not isinstance(params, TrainingParams):
@@ -76,11 +93,18 @@ class MiniTrainerOSFTBackend(Backend):
             )
         require_cuda(BACKEND_NAME, "osft")
 
-    def execute_training(self, algorithm_params: dict[str, Any]) -> MiniTrainerResult:
-        from training_hub_osft.algorithm import OSFTParams
+    def run(self, params: Params, callbacks: Sequence[Any]) -> MiniTrainerResult:
+        assert isinstance(params, TrainingParams)
+        runner = CallbackRunner(callbacks)
+        context = context_for_run(params, algorithm=self.algorithm_name,
+                                  backend=self.backend_name)
+        runner.fire("on_train_begin", context)
+        result = self._train(params)
+        context.result = result
+        runner.fire("on_train_end", context)
+        return result
 
-        params = rebuild_params(OSFTParams, algorithm_params)
-        self.check_params(params)
+    def _train(self, params: Any) -> MiniTrainerResult:
         samples = check_tokenized_file(params.data_path, params.max_seq_len)
         torchrun_args, training_args = to_mini_trainer_args(
             params, bf16_supported=require_cuda(BACKEND_NAME, "osft")

@@ -5,9 +5,12 @@ Light at import: trl, datasets and torch are imported when training starts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from training_hub import Backend
+from training_hub._params import Params
+from training_hub.callbacks import EVENTS
 
 from .algorithm import DPOParams
 from .mapping import check_trl_params
@@ -19,13 +22,16 @@ class TRLDPOBackend(Backend):
     requires: ClassVar[tuple[str, ...]] = (
         "trl>=0.20", "transformers>=4.50", "datasets>=3.0", "torch>=2.5",
     )
+    params_schema: ClassVar[type[Params] | None] = DPOParams
+    callback_events: ClassVar[frozenset[str]] = frozenset(EVENTS)
+    algorithm_name = "dpo"
+    backend_name = "trl"
 
     def check_params(self, params: Any) -> None:
         check_trl_params(params, algorithm="dpo")
 
-    def execute_training(self, algorithm_params: dict[str, Any]) -> Any:
-        params = DPOParams(**algorithm_params)
-        check_trl_params(params, algorithm="dpo")
+    def run(self, params: Params, callbacks: Sequence[Any]) -> Any:
         from .dpo_training import train_dpo
 
-        return train_dpo(params)
+        assert isinstance(params, DPOParams)
+        return train_dpo(params, callbacks, (self.algorithm_name, self.backend_name))

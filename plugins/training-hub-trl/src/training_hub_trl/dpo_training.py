@@ -9,6 +9,8 @@ in which case TRL's collator cuts it (keeping the start) and the count is logged
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from datasets import Dataset
@@ -68,20 +70,25 @@ def check_pair_lengths(
     return len(too_long)
 
 
-def train_dpo(params: DPOParams) -> TRLTrainResult:
-    """Train ``params.model_path`` on the preference pairs of ``params.data_path``."""
+def train_dpo(
+    params: DPOParams,
+    callbacks: Sequence[Any] = (),
+    names: tuple[str, str] = ("dpo", "trl"),
+) -> TRLTrainResult:
+    """Train ``params.model_path`` on the preference pairs of ``params.data_path``, firing
+    training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
     rows, locations = read_preference_records(params.data_path)
     resume_from = prepare_output_dir(params)
     tokenizer = load_tokenizer(params)
-    callbacks = training_callbacks(params, resume_from)
+    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names)
     trainer = inference_config_on_save(DPOTrainer)(
         model=load_causal_lm(params),
         args=build_dpo_config(params, output_dir=str(checkpoints_dir(params))),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks,
     )
     truncated = check_pair_lengths(
         trainer.train_dataset, locations, params.max_seq_len, params.truncate

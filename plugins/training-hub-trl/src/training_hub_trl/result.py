@@ -29,3 +29,5 @@ class TRLTrainResult:
     metrics_path: str = ""
     #: The last logged metrics (for dpo e.g. ``rewards/accuracies``, ``rewards/margins``).
     last_metrics: dict[str, Any] = field(default_factory=dict)
+    #: True when a callback stopped the run (control.should_training_stop) before the end.
+    stopped_early: bool = False

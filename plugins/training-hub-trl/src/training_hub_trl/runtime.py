@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from training_hub.engine import checkpoint as engine_checkpoint
 from training_hub.engine.metrics import METRICS_FILENAME, truncate_metrics
 from training_hub.training_params import TrainingParams
 
+from .hub_callbacks import HubCallbacks
 from .result import TRLTrainResult
 
 __all__ = [
@@ -192,7 +194,9 @@ def run_trainer(
     written = [path for path in written if Path(path).is_dir()]  # save_total_limit prunes
     final_loss = metrics.last.get("loss")
     tokens = int(state.num_input_tokens_seen)
-    return TRLTrainResult(
+    hub = next((c for c in trainer.callback_handler.callbacks if isinstance(c, HubCallbacks)),
+               None)
+    result = TRLTrainResult(
         final_loss=float(final_loss) if final_loss is not None else None,
         steps=state.global_step,
         epochs=math.floor(state.epoch or 0),
@@ -205,7 +209,11 @@ def run_trainer(
         output_dir=params.ckpt_output_dir,
         metrics_path=str(metrics.path),
         last_metrics=dict(metrics.last),
+        stopped_early=hub.stopped_early if hub is not None else False,
     )
+    if hub is not None:
+        hub.finish(result)
+    return result
 
 
 def trainer_callback(trainer: Any, kind: type) -> Any:
@@ -225,9 +233,15 @@ def tensorboard_callback(output_dir: Path, start_step: int) -> Any:
     return TensorBoardCallback(tb_writer=writer)
 
 
-def training_callbacks(params: TrainingParams, resume_from: str | None) -> list[Any]:
+def training_callbacks(
+    params: TrainingParams,
+    resume_from: str | None,
+    hub_callbacks: Sequence[Any] = (),
+    names: tuple[str, str] = ("", ""),
+) -> list[Any]:
     """Checkpoint rules, metrics file, TensorBoard (``tensorboard`` and the package
-    installed) and (on_nonfinite='error') the non-finite check."""
+    installed), (on_nonfinite='error') the non-finite check, and the bridge that fires
+    training-hub's events on ``hub_callbacks`` (``names``: algorithm and backend)."""
     start_step = 0
     if resume_from is not None:
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
@@ -238,5 +252,7 @@ def training_callbacks(params: TrainingParams, resume_from: str | None) -> list[
         callbacks.append(tensorboard_callback(output_dir, start_step))
     if params.on_nonfinite == "error":
         callbacks.append(NonFiniteGuard(checkpoints_dir(params)))
+    # Last: it sees the trainer's control after the rules above set their flags.
+    callbacks.append(HubCallbacks(hub_callbacks, params, algorithm=names[0], backend=names[1]))
     return callbacks
 

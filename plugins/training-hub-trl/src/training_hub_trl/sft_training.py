@@ -7,6 +7,9 @@ and reach TRL as ``input_ids`` + ``labels`` columns, which TRL uses as they are.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from datasets import Dataset
 from trl import SFTTrainer
@@ -47,19 +50,24 @@ def to_trl_dataset(dataset: TokenizedDataset) -> Dataset:
     return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
 
 
-def train_sft(params: TrainingParams) -> TRLTrainResult:
-    """Train ``params.model_path`` on ``params.data_path`` with TRL's SFTTrainer."""
+def train_sft(
+    params: TrainingParams,
+    callbacks: Sequence[Any] = (),
+    names: tuple[str, str] = ("sft", "trl"),
+) -> TRLTrainResult:
+    """Train ``params.model_path`` on ``params.data_path`` with TRL's SFTTrainer, firing
+    training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
     resume_from = prepare_output_dir(params)
     tokenizer = load_tokenizer(params)
     train_dataset = to_trl_dataset(load_training_data(params, tokenizer))
-    callbacks = training_callbacks(params, resume_from)
+    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names)
     trainer = inference_config_on_save(SFTTrainer)(
         model=load_causal_lm(params),
         args=build_sft_config(params, output_dir=str(checkpoints_dir(params))),
         train_dataset=train_dataset,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=trainer_callbacks,
     )
     return run_trainer(trainer, params, resume_from, trainer_callback(trainer, MetricsFile))

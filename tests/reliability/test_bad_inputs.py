@@ -247,7 +247,7 @@ _INT_FLAGS = ["num_epochs", "max_steps", "effective_batch_size", "max_tokens_per
 _FLOAT_FLAGS = ["learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_eps",
                 "max_grad_norm"]
 _LITERAL_FLAGS = {name: TrainingParams.model_fields[name].annotation.__args__  # type: ignore[union-attr]
-                  for name in ("lr_scheduler", "dtype", "device", "data_format", "on_nonfinite")}
+                  for name in ("dtype", "device", "on_nonfinite")}  # the others are registry names
 _junk = st.text(_text_char, max_size=12).filter(
     lambda s: not _NUMBERISH.fullmatch(s)
     and s.strip().lower() not in _NONE_WORDS | {"inf", "infinity", "+inf", "+infinity"}

@@ -145,6 +145,7 @@ class PluginLoader:
         self.settings = settings or PluginSettings.from_env()
         self.pm = _PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        self._register_builtin_trackers()
         self._advertised: list[Advertised] | None = None
         self._advertised_by_name: dict[str, list[Advertised]] = {}
         self.skipped: list[SkippedPlugin] = []
@@ -229,7 +230,6 @@ class PluginLoader:
     def load_components(self) -> None:
         self.load_builtin_components()
         self.load_all()
-
 
     def register_plugin(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object (module, class or instance) by hand."""

@@ -21,6 +21,7 @@ __all__ = [
     "DATA_FORMATS",
     "LOSSES",
     "OPTIMIZERS",
+    "REWARDS",
     "SCHEDULERS",
     "Registry",
     "component_registries",
@@ -224,3 +225,6 @@ OPTIMIZERS: Registry[Any] = _shared("optimizers")
 SCHEDULERS: Registry[Any] = _shared("schedulers")
 #: Training data record formats (``data_format``: chat, document, tokenized...).
 DATA_FORMATS: Registry[Any] = _shared("data_formats")
+#: Reward functions of reinforcement learning (grpo): TRL's signature
+#: ``f(prompts, completions, **columns) -> list[float | None]``, or their import strings.
+REWARDS: Registry[Any] = _shared("rewards")

@@ -175,6 +175,49 @@ class TrainingParams(Params):
     tensorboard: bool = Field(True, description="Also log to TensorBoard when it is installed.")
     quiet: bool = Field(False, description="No progress bar; one log line per logging step.")
 
+    # --- evaluation during training (see docs/user-guide.md, "Evaluation during training") ---
+    validation_split: float = Field(
+        0.0, ge=0, lt=1, description="Fraction of the training samples held out (chosen from "
+        "`seed`, never trained on) to compute val_loss on; 0 disables. Not with eval_data_path."
+    )
+    eval_data_path: str | None = Field(
+        None, description="Separate validation data (any format data_path accepts) to compute "
+        "val_loss on. Not with validation_split."
+    )
+    validation_frequency: int | None = Field(
+        None, ge=1, description="Also evaluate every N optimizer steps; with validation data, "
+        "evaluation always runs at each epoch end and after the last step."
+    )
+    save_best_metric: Literal["val_loss"] | None = Field(
+        None, description="Keep the checkpoint with the lowest val_loss in "
+        "checkpoints/best (never pruned by keep_last_n; best.json says its step and value)."
+    )
+
+    # --- experiment trackers (see docs/user-guide.md, "Experiment trackers") ---------------
+    tensorboard_log_dir: str | None = Field(
+        None, description="TensorBoard folder; default <ckpt_output_dir>/tensorboard. Needs "
+        "tensorboard installed and tensorboard=True."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="Log to MLflow at this tracking URI (a server or a file: store); "
+        "needs the mlflow extra."
+    )
+    mlflow_experiment_name: str | None = Field(
+        None, description="MLflow experiment to log into (logs to MLflow; needs the mlflow extra)."
+    )
+    mlflow_run_name: str | None = Field(
+        None, description="MLflow run name (logs to MLflow; needs the mlflow extra)."
+    )
+    wandb_project: str | None = Field(
+        None, description="Log to this Weights & Biases project; needs the wandb extra."
+    )
+    wandb_entity: str | None = Field(
+        None, description="W&B team or user owning the project (logs to W&B)."
+    )
+    wandb_run_name: str | None = Field(
+        None, description="W&B run name (logs to W&B; needs the wandb extra)."
+    )
+
     # --- distributed ----------------------------------------------------------------
     nproc_per_node: int = Field(
         1, ge=1, description="Processes per node; above 1, `th train` launches torchrun."
@@ -351,4 +394,27 @@ class TrainingParams(Params):
                 f"max_seq_len ({self.max_seq_len}) is larger than max_tokens_per_gpu "
                 f"({self.max_tokens_per_gpu}): the longest sample must fit in one micro-batch"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_evaluation_and_trackers(self) -> TrainingParams:
+        from .trackers import unusable_tracker_params
+
+        has_validation = self.validation_split > 0 or self.eval_data_path is not None
+        problems = []
+        if self.validation_split > 0 and self.eval_data_path is not None:
+            problems.append(
+                f"validation_split={self.validation_split} and eval_data_path="
+                f"'{self.eval_data_path}' both choose validation data: keep one (validation_split "
+                "holds out part of data_path, eval_data_path is a separate file)"
+            )
+        for name in ("validation_frequency", "save_best_metric"):
+            if getattr(self, name) is not None and not has_validation:
+                problems.append(
+                    f"{name}={getattr(self, name)!r} needs validation data: set "
+                    "validation_split (e.g. 0.05) or eval_data_path"
+                )
+        problems.extend(unusable_tracker_params(self))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self

@@ -1,7 +1,8 @@
 """A local stand-in for the Hugging Face Hub's HTTP API, for tests (no network here).
 
 It listens on 127.0.0.1, records every request (method, path, headers, body) and
-answers the few routes huggingface_hub calls to create a repository, a branch
+answers the few routes huggingface_hub calls to download the files of the model
+repositories it is given (``models``), to create a repository, a branch
 and a commit (``validate-yaml`` accepts the model card, ``preupload`` answers
 "regular" for every file, so the commit carries the files inline), plus
 repositories made to fail: gated (401 with ``X-Error-Code: GatedRepo``) and
@@ -12,6 +13,7 @@ comes first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -39,6 +41,9 @@ class Request:
 @dataclass
 class HubStandIn:
     gated: set[str] = field(default_factory=set)  # repo ids answered 401 GatedRepo
+    #: Model repositories it serves for download: repo id -> {file name: content}.
+    models: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    commit: str = "3" * 40
     max_requests: int = 50
     seconds: float = 120.0
     requests: list[Request] = field(default_factory=list)
@@ -57,13 +62,16 @@ class HubStandIn:
                 request = Request(self.command, self.path, headers, body)
                 stand_in.requests.append(request)
                 status, headers, payload = stand_in.route(request)
-                data = json.dumps(payload).encode()
+                raw = isinstance(payload, bytes)
+                data = payload if raw else json.dumps(payload).encode()
+                kind = "application/octet-stream" if raw else "application/json"
                 self.send_response(status)
-                for key, value in {**headers, "Content-Type": "application/json"}.items():
+                for key, value in {**headers, "Content-Type": kind}.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
 
@@ -91,6 +99,17 @@ class HubStandIn:
             if f"/{repo}/" in path or path.endswith(f"/{repo}"):
                 return 401, {"X-Error-Code": "GatedRepo",
                              "X-Error-Message": "Access to this repo is restricted."}, {}
+        for repo, files in self.models.items():
+            if path.startswith(f"/api/models/{repo}/revision/"):
+                return 200, {}, {"id": repo, "sha": self.commit,
+                                 "siblings": [{"rfilename": name} for name in files]}
+            prefix = f"/{repo}/resolve/"
+            if path.startswith(prefix):
+                name = path[len(prefix):].partition("/")[2]
+                if name not in files:
+                    return 404, {"X-Error-Code": "EntryNotFound"}, {}
+                etag = hashlib.sha256(files[name]).hexdigest()
+                return 200, {"X-Repo-Commit": self.commit, "ETag": f'"{etag}"'}, files[name]
         if path == "/api/repos/create":
             body = request.json()
             name = f"{body.get('organization') or 'user'}/{body['name']}"

@@ -205,6 +205,7 @@ def plot_command(
                      metric_keys=metric_keys or None)
     typer.echo(f"wrote {path}")
 
+
 @app.command("push", short_help="Upload a checkpoint to the Hugging Face Hub.")
 def push_command(
     checkpoint: Path = typer.Argument(..., help="Checkpoint folder (checkpoints/step-<N>)."),

@@ -1,42 +1,28 @@
-"""Training metrics: ``metrics.jsonl`` always, TensorBoard when installed, and the console.
+"""Training metrics on the console: a progress bar, or one log line per logging step.
 
 Only rank 0 creates a :class:`MetricsLogger`. The console shows a rich
 progress bar (loss, lr, tokens/s, ETA) or, with ``quiet`` or when stdout is
-not a terminal, one plain log line per logging step.
+not a terminal, one plain log line per logging step. The files (metrics.jsonl,
+TensorBoard, MLflow, W&B) are written by the trackers (``training_hub.trackers``),
+which receive the same records through the ``on_log`` and ``on_evaluate`` events.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..trackers._jsonl import METRICS_FILENAME, truncate_metrics
+
 __all__ = ["METRICS_FILENAME", "MetricsLogger", "truncate_metrics"]
 
-METRICS_FILENAME = "metrics.jsonl"
 logger = logging.getLogger("training_hub.engine")
 
 
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop lines of steps after ``last_step`` (a resumed run logs them again)."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            step = json.loads(line).get("step", 0)
-        except ValueError:
-            continue  # a line torn by a crash
-        if step <= last_step:
-            kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-
 class MetricsLogger:
-    """Writes one record per logging step to every sink."""
+    """Shows each logged record on the console."""
 
     def __init__(
         self,
@@ -45,19 +31,8 @@ class MetricsLogger:
         total_steps: int,
         start_step: int,
         quiet: bool,
-        tensorboard: bool,
     ) -> None:
-        self.path = output_dir / METRICS_FILENAME
-        truncate_metrics(self.path, start_step)
-        self._file = self.path.open("a", encoding="utf-8")
-        self._writer: Any = None
-        if tensorboard and importlib.util.find_spec("tensorboard") is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # A resumed run logs the steps after its checkpoint again: purge_step hides
-            # the first attempt's events from that step on, as truncate_metrics does.
-            self._writer = SummaryWriter(log_dir=str(output_dir / "tensorboard"),
-                                         purge_step=start_step + 1 if start_step else None)
+        self.path = output_dir / METRICS_FILENAME  # written by the JSONL tracker
         # A progress bar is invisible in a log file or CI: print plain lines there.
         quiet = quiet or not sys.stdout.isatty()
         self._quiet = quiet
@@ -89,13 +64,7 @@ class MetricsLogger:
             )
 
     def log(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
         step = record["step"]
-        if self._writer is not None:
-            for key in ("loss", "lr", "grad_norm", "tokens_per_second"):
-                if record.get(key) is not None:
-                    self._writer.add_scalar(f"train/{key}", record[key], step)
         summary = (
             f"loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
             f"{record['tokens_per_second']:.0f} tok/s"
@@ -106,6 +75,13 @@ class MetricsLogger:
             logger.info(
                 "step %d/%d  epoch %d  %s", step, self._total_steps, record["epoch"], summary
             )
+
+    def log_evaluation(self, record: dict[str, Any]) -> None:
+        """An evaluation's record (``val_loss``...) on the console."""
+        self.note(
+            f"step {record['step']}: val_loss {record['val_loss']:.4f} over "
+            f"{record['val_num_tokens']} tokens of {record['val_num_samples']} samples"
+        )
 
     def advance(self, step: int) -> None:
         if self._progress is not None:
@@ -121,6 +97,3 @@ class MetricsLogger:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-        if self._writer is not None:
-            self._writer.close()
-        self._file.close()

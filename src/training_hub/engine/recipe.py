@@ -26,12 +26,13 @@ import torch
 import torch.distributed as dist
 
 from .._errors import ConfigError, ParameterError, TrainingError, UserError
+from .._peer_params import max_samples_per_micro_batch, samples_checkpoint_due
 from ..callbacks import CallbackRunner, TrainingHubContext, context_for_run
 from ..training_params import TrainingParams
 from . import checkpoint as ckpt
 from .adapter import ModelAdapter
 from .attention import packed_attention_kwargs
-from .data import StepBatcher, load_training_data
+from .data import StepBatcher
 from .distributed import (
     DistributedContext,
     all_reduce_gradients,
@@ -42,9 +43,18 @@ from .distributed import (
     shard_model,
     wait_for_all,
 )
+from .evaluation import (
+    BestCheckpoint,
+    Evaluator,
+    evaluation_due,
+    load_run_data,
+    read_best,
+    write_best_checkpoint,
+)
 from .loss import PackedCausalLM, build_loss, liger_available, loss_targets
 from .metrics import MetricsLogger
 from .model import Precision, load_model, load_tokenizer, resolve_device, resolve_precision
+from .model_card import CardFacts, DataFacts, data_facts, write_model_card
 from .optim import build_optimizer, build_scheduler
 from .run_lock import RunLock
 from .signals import StopRequest, TrainingInterrupted
@@ -70,6 +80,14 @@ class TrainResult:
     last_checkpoint: str | None = None
     output_dir: str = ""
     metrics_path: str = ""
+    best_checkpoint: str | None = None  # checkpoints/best (save_best_metric), when written
+
+    def __getitem__(self, key: str) -> Any:
+        """training_hub 0.11.2's access: ``result["model"]``, ``result["tokenizer"]`` (loaded
+        from the last checkpoint) and the fields by name (``training_hub._peer_result``)."""
+        from .._peer_result import result_item
+
+        return result_item(self, key)
     #: True when a callback stopped the run (control.should_training_stop) before the end.
     stopped_early: bool = False
 
@@ -116,13 +134,19 @@ def result_of_finished_run(output_dir: str | Path, checkpoints_before: set[str])
         last_checkpoint=latest,
         output_dir=str(output),
         metrics_path=str(metrics_path),
+        best_checkpoint=_best_checkpoint_of(output),
     )
+
+
+def _best_checkpoint_of(output_dir: Path) -> str | None:
+    folder = ckpt.checkpoints_root(output_dir) / "best"
+    return str(folder) if (folder / "best.json").is_file() else None
 
 
 def train(
     params: TrainingParams,
     adapter: ModelAdapter | None = None,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[Any] | None = None,
     *,
     algorithm: str = "",
     backend: str = "",
@@ -130,7 +154,8 @@ def train(
     """Train ``params.model_path`` on ``params.data_path``; see :class:`TrainingParams`.
 
     ``callbacks`` receive the run's events (see :mod:`training_hub.callbacks`; the
-    backend passes the user's callbacks and the plugin bridge); ``algorithm`` and
+    backend passes the user's callbacks and the plugin bridge, whose built-in trackers
+    write metrics.jsonl; None: the built-in trackers alone); ``algorithm`` and
     ``backend`` are the names their context reports. Runs on one process, or on
     each rank of a torchrun job (``RANK``/``WORLD_SIZE``). Raises
     :class:`~training_hub._errors.UserError` subclasses for fixable input
@@ -138,10 +163,17 @@ def train(
     :class:`TrainingInterrupted` (exit code 75) after a signal-triggered checkpoint.
     """
     adapter = adapter or ModelAdapter()
+    if callbacks is None:  # no bridge given: the built-in trackers (metrics.jsonl...) observe
+        from ..trackers import default_trackers
+
+        callbacks = default_trackers()
     _configure_console_logging()
     ckpt.check_output_dir(params)  # before anything is written
     owns_group = not (dist.is_available() and dist.is_initialized())
     device = resolve_device(params, local_rank=read_rank_env()[2])
+    if params.tf32 is not None and device.type == "cuda":  # training_hub 0.11.2's tf32
+        torch.backends.cuda.matmul.allow_tf32 = params.tf32
+        torch.backends.cudnn.allow_tf32 = params.tf32
     context = init_distributed(device)
     try:
         with _run_lock(params, context):
@@ -193,12 +225,15 @@ class _Run:
         self.output_dir = Path(params.ckpt_output_dir)
         self.checkpoints_written: list[str] = []
         self.last_checkpoint: str | None = None
+        self.best_checkpoint: str | None = None
+        self.last_evaluation: dict[str, Any] | None = None
 
     # --- the recipe -----------------------------------------------------------------
 
     def run(self) -> TrainResult:
         self.setup_numerics()
         self.setup_output_dir()
+        self.fetch_hub_inputs()
         self.setup_data()
         self.setup_model()
         self.setup_optimizer()
@@ -209,7 +244,6 @@ class _Run:
                 total_steps=self.total_steps,
                 start_step=self.state.step,
                 quiet=self.params.quiet,
-                tensorboard=self.params.tensorboard,
             )
             if self.context.is_main
             else None
@@ -217,7 +251,7 @@ class _Run:
         self.setup_callback_context()
         try:
             self.fire("on_train_begin")
-            with StopRequest() as stop:
+            with StopRequest(enabled=self.params.enable_jit_checkpoint) as stop:
                 self.train_loop(stop)
             self.honour_last_requests()
         finally:
@@ -295,14 +329,14 @@ class _Run:
         self.tokenizer = load_tokenizer(self.params)
         if self.context.is_main:
             try:
-                self.dataset = load_training_data(self.params, self.tokenizer)
+                self.dataset, self.validation = load_run_data(self.params, self.tokenizer)
             except Exception:
                 wait_for_all(1.0, self.context)  # release the other ranks, then fail
                 raise
         if wait_for_all(0.0, self.context) > 0:
             raise TrainingError("Rank 0 could not prepare the training data; see its error.")
         if not self.context.is_main:
-            self.dataset = load_training_data(self.params, self.tokenizer)
+            self.dataset, self.validation = load_run_data(self.params, self.tokenizer)
         pad_id = self.tokenizer.pad_token_id
         self.batcher = StepBatcher(
             self.dataset,
@@ -313,6 +347,7 @@ class _Run:
             world_size=self.context.world_size,
             rank=self.context.rank,
             pad_token_id=pad_id if pad_id is not None else 0,
+            max_samples_per_micro_batch=max_samples_per_micro_batch(self.params),
         )
         if self.params.max_steps is not None:  # max_steps overrides num_epochs
             per_epoch = self.batcher.steps_per_epoch
@@ -320,6 +355,24 @@ class _Run:
             self.total_steps = self.params.max_steps
         else:
             self.total_steps = self.batcher.total_steps
+        self.evaluator = (
+            Evaluator(
+                self.validation,
+                max_tokens_per_gpu=self.params.max_tokens_per_gpu,
+                world_size=self.context.world_size,
+                rank=self.context.rank,
+                pad_token_id=pad_id if pad_id is not None else 0,
+                # training_hub 0.11.2's per_device_eval_batch_size (None: tokens only)
+                max_samples_per_micro_batch=self.params.per_device_eval_batch_size,
+            )
+            if self.validation is not None
+            else None
+        )
+        metric = self.params.save_best_metric
+        self.best: BestCheckpoint | None = None
+        if metric is not None:  # a resumed run goes on from the best so far
+            resumed = self.resume_from is not None
+            self.best = read_best(self.output_dir, metric) if resumed else BestCheckpoint(metric)
 
     def setup_model(self) -> None:
         """Load, adapt, freeze, (resume weights), then shard (GPU) or replicate (CPU)."""
@@ -464,6 +517,8 @@ class _Run:
             state.step = step_number
             state.epoch, state.step_in_epoch = self.batcher.position
             state.tokens_seen += step.num_tokens
+            samples_before = int(state.extra.get("samples_seen", 0))
+            state.extra["samples_seen"] = samples_before + step.num_samples
             state.loss_tokens_seen += step.num_loss_tokens
             state.last_loss = loss if finite else state.last_loss
             state.elapsed_s = elapsed_before + time.perf_counter() - run_start
@@ -499,21 +554,43 @@ class _Run:
                 self.fire("on_epoch_end")
             interrupted = signal_votes > 0
             requests = self.agreed_requests(votes)
-            if requests.evaluate:
+            new_best = False
+            if self.evaluator is not None and not interrupted and evaluation_due(
+                state.step,
+                frequency=params.validation_frequency,
+                epoch_end=epoch_end,
+                finished=finished,
+                requested=requests.evaluate,
+            ):
+                eval_start = time.perf_counter()
+                new_best = self.evaluate(epoch=step.epoch)
+                window_start += time.perf_counter() - eval_start  # not training throughput
+                requests = self.agreed_requests(votes)  # one process: what on_evaluate asked
+            elif requests.evaluate:
                 self._note(f"step {state.step}: a callback asked for an evaluation, but this "
                            "run has no validation data (validation_split, eval_data_path)")
             control.should_evaluate = False
             stopping = interrupted or requests.stop
-            if (
+            # every save but one due only to an epoch end holds the full training state
+            # (accelerate_full_state_at_epoch=False makes those model-only)
+            full_state_due = (
                 (params.save_every is not None and state.step % params.save_every == 0)
-                or (epoch_end and params.checkpoint_at_epoch)
+                or samples_checkpoint_due(samples_before, step.num_samples, params.save_samples)
                 or (finished and params.save_final_checkpoint)
                 or stopping
                 or requests.save
-            ):
+            )
+            if full_state_due or (epoch_end and params.checkpoint_at_epoch):
                 save_start = time.perf_counter()
-                self.save_checkpoint(epoch_end=epoch_end)
+                self.save_checkpoint(
+                    epoch_end=epoch_end,
+                    full_state=full_state_due or params.accelerate_full_state_at_epoch,
+                )
                 window_start += time.perf_counter() - save_start  # not training throughput
+            if new_best:
+                save_start = time.perf_counter()
+                self.save_best_checkpoint(epoch=step.epoch)
+                window_start += time.perf_counter() - save_start
             if interrupted and not finished:
                 raise TrainingInterrupted(
                     f"Training stopped on {stop.signal_name or 'a signal'} after step "
@@ -551,6 +628,13 @@ class _Run:
             self.event.loss, self.event.learning_rate = record["loss"], record["lr"]
             self.event.metrics = record
             self.callbacks.fire("on_log", self.event)
+
+    def fire_evaluate(self, record: dict[str, Any]) -> None:
+        """``on_evaluate`` with the evaluation's record (``val_loss``...), on every rank."""
+        if self.callbacks.wants("on_evaluate"):
+            self.event.step, self.event.epoch = self.state.step, record.get("epoch", 0)
+            self.event.metrics = dict(record)
+            self.callbacks.fire("on_evaluate", self.event)
 
     def agreed_requests(self, votes: list[float]) -> _Requests:
         """The callbacks' stop/save/evaluate requests, the same on every rank.
@@ -618,9 +702,66 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         self.adapter.after_optimizer_step(self.model)
 
+    # --- evaluation (engine/evaluation.py) ----------------------------------------------
+
+    def evaluate(self, *, epoch: int) -> bool:
+        """val_loss of the model as it is after this step (every rank takes part); rank 0
+        logs it. True when it improves ``save_best_metric``."""
+        assert self.evaluator is not None
+        metrics = self.evaluator.evaluate(
+            self.lm,
+            device=self.device,
+            context=self.context,
+            autocast=self._autocast,
+            python_bounds=not self.params.torch_compile,
+        )
+        record = {"step": self.state.step, "epoch": epoch, **metrics}
+        if self.metrics is not None:
+            self.metrics.log_evaluation(record)
+        self.last_evaluation = record
+        self.fire_evaluate(record)
+        if self.best is None or not self.best.improves(metrics[self.best.metric]):
+            return False
+        self.best.value, self.best.step = float(metrics[self.best.metric]), self.state.step
+        return True
+
+    def save_best_checkpoint(self, *, epoch: int) -> None:
+        """``checkpoints/best`` from this step: hard links to ``step-<N>`` when this step was
+        just saved, else written like a checkpoint. Never pruned by keep_last_n."""
+        assert self.best is not None
+        saved = self.last_checkpoint
+        source = None
+        if saved and Path(saved).name == f"step-{self.state.step}":  # saved at this step
+            source = Path(saved)
+        model_state, optimizer_state = (None, {}) if source else self._gather_states()
+        error: TrainingError | None = None
+        if self.context.is_main:
+            try:
+                path = write_best_checkpoint(
+                    self.output_dir,
+                    self.best,
+                    epoch=epoch,
+                    source=source,
+                    write_contents=lambda folder: self._write_checkpoint(
+                        folder, model_state, optimizer_state
+                    ),
+                )
+                self.best_checkpoint = str(path)
+                self._note(
+                    f"best checkpoint ({self.best.metric} {self.best.value:.4f}, step "
+                    f"{self.best.step}): {path}"
+                )
+            except TrainingError as exc:
+                error = exc
+        failed = wait_for_all(float(error is not None), self.context)
+        if error is not None:
+            raise error
+        if failed > 0:
+            raise TrainingError("Rank 0 could not write the best checkpoint; see its log.")
+
     # --- checkpoints ----------------------------------------------------------------
 
-    def save_checkpoint(self, *, epoch_end: bool) -> None:
+    def save_checkpoint(self, *, epoch_end: bool, full_state: bool = True) -> None:
         """Rank 0 writes ``checkpoints/step-<N>`` atomically; every rank learns the outcome."""
         if self.last_checkpoint and Path(self.last_checkpoint).name == f"step-{self.state.step}":
             return  # this step is saved already
@@ -631,7 +772,9 @@ class _Run:
                 path = ckpt.write_checkpoint_atomically(
                     self.output_dir,
                     self.state.step,
-                    lambda folder: self._write_checkpoint(folder, model_state, optimizer_state),
+                    lambda folder: self._write_checkpoint(
+                        folder, model_state, optimizer_state, full_state=full_state
+                    ),
                     epoch_end=epoch_end,
                 )
                 for removed in ckpt.prune_checkpoints(self.output_dir, self.params.keep_last_n):
@@ -680,6 +823,8 @@ class _Run:
         folder: Path,
         model_state: dict[str, Any] | None,
         optimizer_state: dict[str, Any],
+        *,
+        full_state: bool = True,
     ) -> None:
         with _use_cache_enabled(self.model):
             if model_state is not None:
@@ -689,6 +834,7 @@ class _Run:
                 self.adapter.export_model(self.model).save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         self.adapter.save_extra(self.model, folder)
+        write_model_card(folder, self.card_facts())
         ckpt.write_training_state(
             folder,
             state=self.state,
@@ -696,9 +842,37 @@ class _Run:
             optimizer_state=optimizer_state,
             scheduler_state=self.scheduler.state_dict(),
             scaler_state=self.scaler.state_dict() if self.scaler is not None else None,
+            full_state=full_state,
         )
 
     # --- helpers --------------------------------------------------------------------
+
+    def card_facts(self) -> CardFacts:
+        """What the model card of a checkpoint says (engine/model_card.py)."""
+        from .. import __version__
+        from ..hub import is_hub_id
+
+        if getattr(self, "_data_facts", None) is None:  # hashed once per run
+            given = self.inputs
+            hub_data = given.data_path if is_hub_id(given.data_path, data=True) else None
+            self._data_facts: DataFacts | None = data_facts(
+                given.data_path, self.params.data_path, len(self.dataset), hub_id=hub_data,
+                subset=given.data_subset, split=given.data_split, revision=given.data_revision,
+            )
+        evaluation = self.last_evaluation or {}
+        return CardFacts(
+            base_model=self.inputs.model_path,
+            base_model_is_hub_id=is_hub_id(self.inputs.model_path),
+            algorithm=self.names[0] or "sft",
+            backend=self.names[1] or "native",
+            version=__version__,
+            step=self.state.step,
+            epoch=self.state.epoch,
+            data=self._data_facts,
+            final_loss=self.state.last_loss,
+            val_loss=evaluation.get("val_loss"),
+            params=self.inputs.to_dict(),
+        )
 
     def result(self) -> TrainResult:
         elapsed = self.state.elapsed_s
@@ -713,6 +887,7 @@ class _Run:
             last_checkpoint=self.last_checkpoint,
             output_dir=str(self.output_dir),
             metrics_path=str(self.output_dir / "metrics.jsonl"),
+            best_checkpoint=self.best_checkpoint,
             stopped_early=self.stopped_early,
         )
 
@@ -763,8 +938,11 @@ def _configure_console_logging() -> None:
 
 def dry_run(params: TrainingParams) -> dict[str, Any]:
     """Dataset statistics and the resolved run configuration, without loading the model."""
+    from ..hub import resolve_inputs
+
+    params = resolve_inputs(params)  # Hub ids and data sets: local paths
     tokenizer = load_tokenizer(params)
-    dataset = load_training_data(params, tokenizer)
+    dataset, validation = load_run_data(params, tokenizer)
     world_size = params.nproc_per_node * params.nnodes
     batcher = StepBatcher(
         dataset,
@@ -774,12 +952,14 @@ def dry_run(params: TrainingParams) -> dict[str, Any]:
         seed=params.seed,
         world_size=world_size,
         rank=0,
+        max_samples_per_micro_batch=max_samples_per_micro_batch(params),
     )
     total_steps = params.max_steps or batcher.total_steps
     first_plan = batcher.plan_step(0, 0)
     device = resolve_device(params)
     return {
         "dataset": dataset.stats.to_dict(),
+        "validation": validation.stats.to_dict() if validation is not None else None,
         "world_size": world_size,
         "steps_per_epoch": batcher.steps_per_epoch,
         "total_steps": total_steps,

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "data_pipeline": "data_pipeline.py",
     "lora_cpu": "lora_cpu.py",
     "profile": "profile_step.py",
+    "estimate_accuracy": "estimate_accuracy.py",
 }
 
 

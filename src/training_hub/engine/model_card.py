@@ -99,7 +99,8 @@ def render_model_card(facts: CardFacts, *, library_name: str = "transformers") -
     """The README.md text: the Hub's metadata block, then what the folder holds."""
     import yaml
 
-    front = yaml.safe_dump(_metadata(facts, library_name), sort_keys=False).strip()
+    front = yaml.safe_dump(_metadata(facts, library_name), sort_keys=False)
+    front = front.strip()
     lines = [
         "---", front, "---", "",
         f"# {facts.algorithm} of {facts.base_model}", "",

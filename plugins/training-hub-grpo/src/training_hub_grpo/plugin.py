@@ -1,0 +1,42 @@
+"""Entry-point module of training-hub-grpo: ``grpo``, ``lora_grpo``, their backends and the
+built-in reward functions of the ``rewards`` registry.
+
+Light by design: everything is registered as import strings, so ``th list``
+imports neither pydantic, torch nor trl from here.
+"""
+
+from __future__ import annotations
+
+from training_hub import hookimpl
+from training_hub.rewards import BUILTIN_REWARDS
+
+__all__ = ["TRAINING_HUB_PLUGIN_API", "register_algorithms", "register_backends",
+           "register_components"]
+
+TRAINING_HUB_PLUGIN_API = 1
+
+
+@hookimpl
+def register_algorithms(register):  # type: ignore[no-untyped-def]
+    register("grpo", "training_hub_grpo.algorithm:GRPOAlgorithm", default_backend="native",
+             description="GRPO reinforcement learning from reward functions (every weight "
+             "trains).")
+    register("lora_grpo", "training_hub_grpo.algorithm:LoRAGRPOAlgorithm",
+             default_backend="native",
+             description="GRPO reinforcement learning from reward functions on LoRA adapters.")
+
+
+@hookimpl
+def register_backends(register):  # type: ignore[no-untyped-def]
+    register("grpo", "native", "training_hub_grpo.backend:NativeGRPOBackend",
+             requires=["torch>=2.5", "transformers>=4.50"],
+             description="training-hub's engine: batched KV-cache rollouts, packed updates.")
+    register("lora_grpo", "native", "training_hub_grpo.backend:NativeLoRAGRPOBackend",
+             requires=["torch>=2.5", "transformers>=4.50", "peft>=0.13"],
+             description="training-hub's engine with peft LoRA layers.")
+
+
+@hookimpl
+def register_components(register):  # type: ignore[no-untyped-def]
+    for name, import_string in BUILTIN_REWARDS.items():
+        register("rewards", name, import_string)

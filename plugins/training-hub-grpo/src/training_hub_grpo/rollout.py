@@ -1,0 +1,187 @@
+"""Rollouts: sample ``group_size`` completions of each prompt with a KV cache, fast.
+
+Generation is where GRPO spends its time, so this loop does the least work it
+can:
+
+* prompts are sorted by length and sampled a chunk of whole groups at a time
+  (``rollout_batch_size`` completions), so left padding stays small;
+* each prompt is prefilled *once*: its KV cache is then repeated for the
+  ``group_size`` completions of its group (``batch_repeat_interleave``);
+* the LM head runs only on the last position (``logits_to_keep=1``);
+* finished sequences (end of sequence) leave the batch: the cache is compacted
+  whenever an eighth of the rows are done, so the batch shrinks as rows finish;
+* sampling (temperature, top-k, top-p, in Hugging Face's order) draws from one
+  ``torch.Generator`` whose state the checkpoints save, so runs are reproducible
+  and resume exactly.
+
+The model's attention switches to SDPA (padding mask, cache) for sampling and
+back to the engine's packed attention for the update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["Completion", "SamplingSettings", "generation_attention", "sample_groups"]
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    greedy: bool = False
+
+
+@dataclass
+class Completion:
+    """One sampled completion of prompt ``prompt_index``."""
+
+    prompt_index: int
+    ids: list[int]  # the sampled tokens, ending with an end-of-sequence token unless truncated
+    truncated: bool  # reached max_tokens without an end-of-sequence token
+
+
+@contextlib.contextmanager
+def generation_attention(model: Any) -> Iterator[None]:
+    """Run ``model`` with SDPA attention (padding masks and a KV cache) inside the block."""
+    config = model.config
+    previous = config._attn_implementation
+    config._attn_implementation = "sdpa"
+    try:
+        yield
+    finally:
+        config._attn_implementation = previous
+
+
+def _next_tokens(logits: torch.Tensor, settings: SamplingSettings,
+                 generator: torch.Generator) -> torch.Tensor:
+    """One token per row: temperature, then top-k, then top-p, then a multinomial draw."""
+    if settings.greedy:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / settings.temperature
+    if settings.top_k and settings.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, settings.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if settings.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove = cumulative > settings.top_p
+        remove[:, 1:] = remove[:, :-1].clone()  # keep the first token that crosses top_p
+        remove[:, 0] = False
+        logits = logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+    probabilities = logits.softmax(dim=-1)
+    return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+
+
+def _cache_keyword(model: Any) -> str:
+    """``cache`` (transformers >= 5.2x) or ``past_key_values`` (older) for the KV cache."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.no_grad()
+def _sample_chunk(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    group_size: int,
+    settings: SamplingSettings,
+    eos_ids: torch.Tensor,
+    pad_id: int,
+    generator: torch.Generator,
+) -> list[tuple[list[int], bool]]:
+    from transformers import DynamicCache
+
+    device = eos_ids.device
+    longest = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+    for row, prompt in enumerate(prompts):  # left padding: every prompt ends at the same column
+        input_ids[row, longest - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, longest - len(prompt):] = 1
+    input_ids, mask = input_ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache_key = _cache_keyword(model)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
+                use_cache=True, logits_to_keep=1, **{cache_key: DynamicCache()})
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(group_size)  # one prefill per prompt, shared by its group
+    logits = out.logits[:, -1].repeat_interleave(group_size, dim=0)
+    mask = mask.repeat_interleave(group_size, dim=0)
+    next_position = positions[:, -1:].repeat_interleave(group_size, dim=0) + 1
+
+    total = len(prompts) * group_size
+    rows = torch.arange(total, device=device)  # which completion each batch row is
+    tokens: list[list[int]] = [[] for _ in range(total)]
+    finished = [False] * total
+    done_in_batch = 0  # finished rows still in the batch
+    for step in range(settings.max_tokens):
+        chosen = _next_tokens(logits, settings, generator)
+        ended = torch.isin(chosen, eos_ids).tolist()
+        for row, token, end in zip(rows.tolist(), chosen.tolist(), ended, strict=True):
+            if finished[row]:
+                continue  # finished earlier, not compacted yet: its token is not kept
+            tokens[row].append(token)
+            if end:
+                finished[row] = True
+                done_in_batch += 1
+        if step == settings.max_tokens - 1 or done_in_batch == rows.numel():
+            break
+        if done_in_batch and done_in_batch * 8 >= rows.numel():  # compact: drop finished rows
+            keep = torch.tensor([i for i, r in enumerate(rows.tolist()) if not finished[r]],
+                                dtype=torch.long, device=device)
+            cache.batch_select_indices(keep)
+            rows, chosen, mask, next_position = (
+                rows[keep], chosen[keep], mask[keep], next_position[keep])
+            done_in_batch = 0
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        out = model(input_ids=chosen.unsqueeze(1), attention_mask=mask,
+                    position_ids=next_position, use_cache=True, **{cache_key: cache})
+        cache = out.past_key_values
+        logits = out.logits[:, -1]
+        next_position = next_position + 1
+    return [(ids, not done) for ids, done in zip(tokens, finished, strict=True)]
+
+
+def sample_groups(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    *,
+    group_size: int,
+    settings: SamplingSettings,
+    eos_token_ids: Sequence[int],
+    pad_token_id: int,
+    generator: torch.Generator,
+    batch_size: int,
+) -> list[Completion]:
+    """``group_size`` completions of every prompt, grouped by prompt in the input order.
+
+    ``batch_size`` completions (whole groups) are sampled together; prompts
+    are processed longest first, and the results are put back in order.
+    """
+    device = next(model.parameters()).device
+    eos = torch.tensor(sorted(set(eos_token_ids)), dtype=torch.long, device=device)
+    per_chunk = max(1, batch_size // group_size)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    results: dict[int, list[Completion]] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with generation_attention(model):
+            for start in range(0, len(order), per_chunk):
+                chunk = order[start:start + per_chunk]
+                sampled = _sample_chunk(model, [prompts[i] for i in chunk], group_size,
+                                        settings, eos, pad_token_id, generator)
+                for offset, index in enumerate(chunk):
+                    group = sampled[offset * group_size:(offset + 1) * group_size]
+                    results[index] = [Completion(index, ids, cut) for ids, cut in group]
+    finally:
+        model.train(was_training)
+    return [completion for index in range(len(prompts)) for completion in results[index]]

@@ -48,7 +48,6 @@ def losses(metrics_path: str | Path, key: str = "loss") -> list[float]:
     return [json.loads(line)[key] for line in Path(metrics_path).read_text().splitlines()]
 
 
-@pytest.mark.xfail(reason="known defect (open, issue 13): TRL runs log each step twice (TRL bridge and trackers both write metrics)", strict=False)
 def test_sft_on_trl_follows_the_native_engine_step_for_step(
     assets: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -170,7 +169,6 @@ def test_dpo_chat_pairs_longer_than_max_seq_len_name_their_records(
     assert f"{pairs}:1:" in message and "truncate=True" in message
 
 
-@pytest.mark.xfail(reason="known defect (open, issue 13): TRL runs log each step twice (TRL bridge and trackers both write metrics)", strict=False)
 def test_sft_on_trl_writes_tensorboard_where_native_does_and_resumes_cleanly(
     assets: dict[str, Path], tmp_path: Path
 ) -> None:

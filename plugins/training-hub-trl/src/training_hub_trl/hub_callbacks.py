@@ -94,7 +94,8 @@ class HubCallbacks(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if not logs or "loss" not in logs:
             return  # evaluation logs go to on_evaluate; the summary line has train_loss
-        record = {"step": state.global_step, "epoch": state.epoch, **hub_metrics(logs)}
+        record = {"step": state.global_step, "epoch": state.epoch, **hub_metrics(logs),
+                  "tokens": state.num_input_tokens_seen}
         self._last_loss = float(logs["loss"])
         self.context.metrics = record
         self._fire("on_log", state, control, ended=True)

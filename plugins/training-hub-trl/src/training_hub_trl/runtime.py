@@ -7,7 +7,6 @@ Imported only when training (torch, transformers, trl).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -132,7 +131,9 @@ class CheckpointRules(TrainerCallback):  # type: ignore[misc]
 
 
 class MetricsFile(TrainerCallback):  # type: ignore[misc]
-    """``<ckpt_output_dir>/metrics.jsonl`` with one line per logging step, as the engine writes."""
+    """The last logged record, for the result. metrics.jsonl itself is written by the JSONL
+    tracker (``training_hub.trackers``), which gets each record through ``on_log``; a
+    resumed run's stale lines are dropped here first."""
 
     def __init__(self, output_dir: Path, start_step: int) -> None:
         self.path = output_dir / METRICS_FILENAME
@@ -150,8 +151,6 @@ class MetricsFile(TrainerCallback):  # type: ignore[misc]
             record["lr" if key == "learning_rate" else key] = value
         record["tokens"] = state.num_input_tokens_seen
         self.last = record
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
 
 
 class NonFiniteGuard(TrainerCallback):  # type: ignore[misc]
@@ -247,9 +246,8 @@ def training_callbacks(
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
         start_step = int(state.get("global_step", 0))
     output_dir = Path(params.ckpt_output_dir)
+    # metrics.jsonl and TensorBoard: the built-in trackers, through the bridge's on_log.
     callbacks: list[Any] = [CheckpointRules(params), MetricsFile(output_dir, start_step)]
-    if params.tensorboard and importlib.util.find_spec("tensorboard") is not None:
-        callbacks.append(tensorboard_callback(output_dir, start_step))
     if params.on_nonfinite == "error":
         callbacks.append(NonFiniteGuard(checkpoints_dir(params)))
     # Last: it sees the trainer's control after the rules above set their flags.

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "osft_cost": "osft_cost.py",
     "data_pipeline": "data_pipeline.py",
     "lora_cpu": "lora_cpu.py",
+    "embedding_cpu": "embedding_cpu.py",
     "profile": "profile_step.py",
     "estimate_accuracy": "estimate_accuracy.py",
 }

@@ -30,10 +30,10 @@ __all__ = [
     "BUILTIN_REWARDS",
     "binary_reward",
     "exact_match",
-    "think_format",
     "math_answer",
     "regex_match",
     "regex_reward",
+    "think_format",
     "tool_call",
     "tool_call_reward",
 ]

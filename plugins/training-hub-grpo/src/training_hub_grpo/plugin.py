@@ -34,6 +34,15 @@ def register_backends(register):  # type: ignore[no-untyped-def]
     register("lora_grpo", "native", "training_hub_grpo.backend:NativeLoRAGRPOBackend",
              requires=["torch>=2.5", "transformers>=4.50", "peft>=0.13"],
              description="training-hub's engine with peft LoRA layers.")
+    # The trl backends (the `trl` extra): same parameters over TRL's GRPOTrainer.
+    trl_requires = ["trl>=1.0", "training-hub-trl>=0.1.0", "transformers>=4.50",
+                    "datasets>=3.0", "torch>=2.5"]
+    register("grpo", "trl", "training_hub_grpo.trl_backend:TRLGRPOBackend",
+             requires=trl_requires,
+             description="Hugging Face TRL's GRPOTrainer (vLLM on a GPU when installed).")
+    register("lora_grpo", "trl", "training_hub_grpo.trl_backend:TRLLoRAGRPOBackend",
+             requires=[*trl_requires, "peft>=0.13"],
+             description="Hugging Face TRL's GRPOTrainer with a peft LoraConfig.")
 
 
 @hookimpl

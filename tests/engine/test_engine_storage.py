@@ -166,6 +166,34 @@ def test_remote_keep_last_n_prunes_and_skips_uploads_it_would_prune(tmp_path: Pa
     assert not (output / storage.STAGING_DIRNAME).exists()
 
 
+def test_best_checkpoint_replaces_the_remote_best_marker_last_never_half(tmp_path: Path) -> None:
+    uri = f"thtest://{tmp_path}/bucket"
+    output = tmp_path / "run"
+    first, second = _fake_checkpoint(output, 1), _fake_checkpoint(output, 2)
+    (first / "only-in-the-first.bin").write_bytes(b"x")
+    remote = RemoteCheckpoints(uri)
+    FailingFS.failures = {"best/training_state": -1}  # the first best breaks mid-way
+    mirror = CheckpointMirror(uri, output, attempts=2).start()
+    mirror.submit_best(first, 1)
+    report = mirror.close(30)
+    assert list(report.best_failed) == [1] and not report.complete
+    remote_best = tmp_path / "bucket" / "checkpoints" / "best"
+    assert (remote_best / "model.safetensors").is_file()  # half uploaded...
+    assert not remote.has_complete_best()  # ...so not a best checkpoint
+    assert storage.fetch_if_newer(uri, tmp_path / "fresh", None) is None
+    assert not (tmp_path / "fresh" / "checkpoints" / "best").exists()
+
+    FailingFS.failures, FailingFS.puts = {}, []
+    mirror = CheckpointMirror(uri, output, keep_last_n=1).start()
+    mirror.submit_best(first, 1)
+    mirror.submit_best(second, 2)  # supersedes the queued one (or replaces it remotely)
+    report = mirror.close(30)
+    assert report.complete and report.best_uploaded[-1] == 2
+    assert remote.has_complete_best() and remote.complete_steps() == []  # not a step
+    assert _files(remote_best) == _files(second)  # nothing of the first best is left
+    assert FailingFS.puts[-1] == f"{tmp_path}/bucket/checkpoints/best/{COMPLETE_MARKER}"
+
+
 # --- parameters --------------------------------------------------------------------------
 
 
@@ -258,3 +286,50 @@ def test_half_uploaded_checkpoint_is_never_resumed_from_and_keep_last_n_prunes_r
     assert [r["step"] for r in rows] == [4]  # from step-3, the newest complete one
     assert rows[0]["loss"] == _metrics(first.metrics_path)[-1]["loss"]
     assert remote.complete_steps() == [3, 4]  # step-4 uploaded whole this time
+
+
+def test_best_checkpoint_is_mirrored_and_a_fresh_machine_gets_it_back(
+    assets: TinyAssets, tmp_path: Path
+) -> None:
+    """save_best_metric with checkpoint_storage: the bucket holds checkpoints/best beside
+    the step checkpoints (keep_last_n never prunes it); resuming on a machine without it
+    downloads it, so the resumed run compares against the best of the first attempt."""
+    from transformers import AutoTokenizer
+
+    vocab = len(AutoTokenizer.from_pretrained(str(assets.model_path)))
+    # trained on one token, validated on another: val_loss only gets worse, the best is step 1
+    for name, token, count in (("train", 7, 16), ("eval", vocab - 1, 3)):
+        line = json.dumps({"input_ids": [token] * 24, "labels": [token] * 24}) + "\n"
+        (tmp_path / f"{name}.jsonl").write_text(line * count)
+    uri = f"thtest://{tmp_path}/bucket"
+    settings: dict[str, Any] = {
+        "data_path": str(tmp_path / "train.jsonl"), "learning_rate": 3e-2,
+        "save_every": 1, "keep_last_n": 1, "checkpoint_at_epoch": False,
+        "eval_data_path": str(tmp_path / "eval.jsonl"), "validation_frequency": 1,
+        "save_best_metric": "val_loss", "checkpoint_storage": uri,
+    }
+    train(tiny_params(assets, tmp_path / "a", max_steps=3, **settings))
+    local_best = tmp_path / "a" / "checkpoints" / "best"
+    remote_best = tmp_path / "bucket" / "checkpoints" / "best"
+    assert _files(remote_best) == _files(local_best)
+    best_puts = [p for p in FailingFS.puts if "/checkpoints/best/" in p]
+    assert best_puts[-1].endswith(f"best/{COMPLETE_MARKER}")  # the marker last
+    assert RemoteCheckpoints(uri).complete_steps() == [3]  # step-1 and 2 pruned, best kept
+    first_best = json.loads((local_best / "best.json").read_text())
+    assert first_best["step"] == 1  # its step-1 folder is gone, locally and remotely
+
+    # the download alone: the newest step checkpoint and the best, atomically
+    fresh = tmp_path / "b"
+    assert storage.fetch_if_newer(uri, fresh, None) == fresh / "checkpoints" / "step-3"
+    assert _files(fresh / "checkpoints" / "best") == _files(local_best)
+
+    other = tmp_path / "c"  # a whole resumed run on a machine with nothing local
+    resumed = train(tiny_params(assets, other, max_steps=4, resume="latest", **settings))
+    assert resumed.steps == 4
+    rows = [r for r in _metrics(resumed.metrics_path) if "val_loss" in r]
+    assert [r["step"] for r in rows] == [4]  # steps 1-3 came from the bucket
+    assert rows[0]["val_loss"] > first_best["value"]
+    # the best of the first attempt (downloaded) stays the best: step 4 is no better
+    assert _files(other / "checkpoints" / "best") == _files(local_best)
+    assert RemoteCheckpoints(uri).complete_steps() == [4]
+    assert json.loads((remote_best / "best.json").read_text()) == first_best

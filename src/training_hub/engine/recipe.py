@@ -486,17 +486,14 @@ class _Run:
                 self.scaler.unscale_(self.optimizer)
             self.adapter.before_optimizer_step(self.model)
             grad_norm = self.clip_gradients()
-            # The step's one collective and one host sync: global loss, the stop votes (a
-            # signal, a callback), the callbacks' save/evaluate requests, and the grad norm.
-            flags = (stop.requested, control.should_training_stop, control.should_save,
-                     control.should_evaluate)
-            shared = torch.cat(
-                [loss_sum.reshape(1), torch.tensor(flags, dtype=torch.float32, device=self.device)]
-            )
+            # The step's collective and host sync: global loss, the signal votes, the grad
+            # norm (the callbacks' requests are agreed after this step's events, below).
+            shared = torch.cat([
+                loss_sum.reshape(1),
+                torch.tensor([float(stop.requested)], dtype=torch.float32, device=self.device),
+            ])
             all_reduce_sum(shared, self.context)
-            total_loss, signal_votes, *votes, norm = torch.cat(
-                [shared, grad_norm.reshape(1)]
-            ).tolist()
+            total_loss, signal_votes, norm = torch.cat([shared, grad_norm.reshape(1)]).tolist()
             loss = total_loss / max(1, step.num_loss_tokens)
             step_number = state.step + 1
             finite = math.isfinite(loss) and (math.isfinite(norm) or self.scaler is not None)
@@ -553,7 +550,7 @@ class _Run:
             if self.callbacks and epoch_end:
                 self.fire("on_epoch_end")
             interrupted = signal_votes > 0
-            requests = self.agreed_requests(votes)
+            requests = self.agreed_requests()
             new_best = False
             if self.evaluator is not None and not interrupted and evaluation_due(
                 state.step,
@@ -565,7 +562,7 @@ class _Run:
                 eval_start = time.perf_counter()
                 new_best = self.evaluate(epoch=step.epoch)
                 window_start += time.perf_counter() - eval_start  # not training throughput
-                requests = self.agreed_requests(votes)  # one process: what on_evaluate asked
+                requests = self.agreed_requests()  # and what on_evaluate asked
             elif requests.evaluate:
                 self._note(f"step {state.step}: a callback asked for an evaluation, but this "
                            "run has no validation data (validation_split, eval_data_path)")
@@ -636,18 +633,22 @@ class _Run:
             self.event.metrics = dict(record)
             self.callbacks.fire("on_evaluate", self.event)
 
-    def agreed_requests(self, votes: list[float]) -> _Requests:
+    def agreed_requests(self) -> _Requests:
         """The callbacks' stop/save/evaluate requests, the same on every rank.
 
-        On one process: the flags as they are now. On several: as the step's one
-        collective summed them, so a flag set after it (in ``on_step_end``, say) is
-        honoured at the end of the next step, on every rank at once.
+        On one process: the flags as they are now. On several: the flags of every
+        rank summed (one small collective after the step's events), so a flag set on
+        any rank in ``on_step_end``, ``on_log`` or ``on_evaluate`` takes effect at the
+        end of this very step on every rank, as it does on one process.
         """
         control = self.control
+        flags = (control.should_training_stop, control.should_save, control.should_evaluate)
         if not self.context.is_distributed:
-            return _Requests(control.should_training_stop, control.should_save,
-                             control.should_evaluate)
-        return _Requests(votes[0] > 0, votes[1] > 0, votes[2] > 0)
+            return _Requests(*flags)
+        votes = torch.tensor(flags, dtype=torch.float32, device=self.device)
+        all_reduce_sum(votes, self.context)
+        stop, save, evaluate = (vote > 0 for vote in votes.tolist())
+        return _Requests(stop, save, evaluate)
 
     def honour_last_requests(self) -> None:
         """A save request of the last step, which no later step can carry (several
@@ -747,6 +748,8 @@ class _Run:
                     ),
                 )
                 self.best_checkpoint = str(path)
+                if self.mirror is not None:  # checkpoint_storage gets the best one too
+                    self.mirror.submit_best(path, self.state.step)
                 self._note(
                     f"best checkpoint ({self.best.metric} {self.best.value:.4f}, step "
                     f"{self.best.step}): {path}"

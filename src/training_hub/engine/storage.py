@@ -4,13 +4,19 @@ The layout under the URI is that of ``ckpt_output_dir``::
 
     <uri>/checkpoints/step-<N>/...            every file of the local checkpoint
     <uri>/checkpoints/step-<N>/checkpoint.json   the completion marker, uploaded LAST
+    <uri>/checkpoints/best/...                the best checkpoint (save_best_metric), likewise
+
+(a backend that names its checkpoints otherwise, TRL's ``checkpoint-<N>``, keeps
+its own names there: ``prefix``).
 
 A remote checkpoint counts only once its marker is there, so an upload cut off
 half-way (a crash, a lost connection, the run's bounded wait running out) is
 never taken for a complete one. Rank 0 uploads each complete local checkpoint in
 a background thread (training goes on), retrying each file with exponential
-backoff, then prunes the remote copies to ``keep_last_n``. ``resume='latest'``
-downloads the newest remote checkpoint when it is newer than every local one.
+backoff, then prunes the remote copies to ``keep_last_n`` (never ``best``: it is
+replaced, its marker removed first, each time a better one is uploaded).
+``resume='latest'`` downloads the newest remote checkpoint when it is newer than
+every local one, and the remote ``best`` when there is none locally.
 
 Any fsspec protocol works: ``s3://`` (s3fs), ``gs://`` (gcsfs), ``file://``,
 ``memory://``... fsspec is imported only when a run uses the storage.
@@ -48,7 +54,10 @@ logger = logging.getLogger("training_hub.engine")
 # Same names as engine/checkpoint.py (which imports torch; this module must not).
 _CHECKPOINTS_DIRNAME = "checkpoints"
 _COMPLETE_MARKER = "checkpoint.json"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
+#: The best checkpoint's folder (engine/evaluation.py's BEST_DIRNAME; that module imports torch).
+BEST_DIRNAME = "best"
+#: A file only a checkpoint that resumes exactly has (the optimizer state), by layout.
+RESUMABLE_FILE = "training_state/optimizer.pt"
 #: Where rank 0 keeps hard-linked copies of the checkpoints still to upload, so that
 #: keep_last_n pruning the local folder cannot pull files from under an upload.
 STAGING_DIRNAME = ".storage-staging"
@@ -117,22 +126,29 @@ class RemoteCheckpoints:
     """The checkpoints under one storage URI: list, upload, download, remove."""
 
     def __init__(
-        self, uri: str, *, attempts: int | None = None, backoff_s: float | None = None
+        self, uri: str, *, attempts: int | None = None, backoff_s: float | None = None,
+        prefix: str = "step",
     ) -> None:
         import fsspec.core
 
         self.uri = uri
+        self.prefix = prefix  # checkpoint folders are <prefix>-<step>
+        self._step_dir = re.compile(rf"^{re.escape(prefix)}-(\d+)$")
         self.fs, root = fsspec.core.url_to_fs(uri)
         self.root = root.rstrip("/")
         self.attempts = UPLOAD_ATTEMPTS if attempts is None else attempts
         self.backoff_s = BACKOFF_S if backoff_s is None else backoff_s
 
-    def folder(self, step: int) -> str:
-        return f"{self.root}/{_CHECKPOINTS_DIRNAME}/step-{step}"
+    def folder(self, step: int | None) -> str:
+        """The remote folder of checkpoint ``step`` (None: the best checkpoint)."""
+        return f"{self.root}/{_CHECKPOINTS_DIRNAME}/{self._name(step)}"
 
-    def where(self, step: int) -> str:
-        """The URI of a remote checkpoint, for messages."""
-        return f"{self.uri.rstrip('/')}/{_CHECKPOINTS_DIRNAME}/step-{step}"
+    def where(self, step: int | None) -> str:
+        """The URI of a remote checkpoint (None: the best one), for messages."""
+        return f"{self.uri.rstrip('/')}/{_CHECKPOINTS_DIRNAME}/{self._name(step)}"
+
+    def _name(self, step: int | None) -> str:
+        return BEST_DIRNAME if step is None else f"{self.prefix}-{step}"
 
     def _retry(self, action: Callable[[], T], what: str,
                abandoned: threading.Event | None = None) -> T:
@@ -156,27 +172,38 @@ class RemoteCheckpoints:
 
     def complete_steps(self) -> list[int]:
         """Steps of the complete remote checkpoints (their marker is there), oldest first."""
-        pattern = f"{self.root}/{_CHECKPOINTS_DIRNAME}/step-*/{_COMPLETE_MARKER}"
+        pattern = f"{self.root}/{_CHECKPOINTS_DIRNAME}/{self.prefix}-*/{_COMPLETE_MARKER}"
         try:
             found = self._retry(lambda: self.fs.glob(pattern), "listing checkpoints")
         except FileNotFoundError:
             return []
         steps = []
         for path in found:
-            match = _STEP_DIR.match(str(path).rstrip("/").split("/")[-2])
+            match = self._step_dir.match(str(path).rstrip("/").split("/")[-2])
             if match:
                 steps.append(int(match.group(1)))
         return sorted(steps)
 
-    def upload(self, local: Path, step: int, abandoned: threading.Event | None = None) -> None:
-        """Copy checkpoint folder ``local`` to ``step-<step>``: every file, the marker last.
+    def has_complete_best(self) -> bool:
+        """Whether the storage holds a complete best checkpoint (its marker is there)."""
+        marker = f"{self.folder(None)}/{_COMPLETE_MARKER}"
+        return bool(self._retry(lambda: self.fs.exists(marker), "looking for the best"))
+
+    def upload(
+        self, local: Path, step: int | None, abandoned: threading.Event | None = None
+    ) -> None:
+        """Copy checkpoint folder ``local`` to ``<prefix>-<step>`` (None: to ``best``):
+        every file, the marker last.
 
         A remote marker of an earlier upload of the same step is removed first, so a
-        replaced checkpoint is incomplete until its new marker is written.
+        replaced checkpoint is incomplete until its new marker is written; the best
+        checkpoint is removed whole first (the new best may hold other files).
         """
         target = self.folder(step)
         marker = f"{target}/{_COMPLETE_MARKER}"
-        if self.fs.exists(marker):
+        if step is None:
+            self.remove(None)
+        elif self.fs.exists(marker):
             self._retry(lambda: self.fs.rm_file(marker), f"removing the old marker of {target}")
         local_marker = local / _COMPLETE_MARKER
         files = sorted(p for p in local.rglob("*") if p.is_file() and p != local_marker)
@@ -198,13 +225,14 @@ class RemoteCheckpoints:
         self._retry(lambda: self.fs.put_file(str(local_marker), marker),
                     f"uploading the marker {marker}", abandoned)
 
-    def download(self, step: int, output_dir: Path) -> Path:
-        """Fetch ``step-<step>`` into ``<output_dir>/checkpoints/step-<step>`` atomically
-        (a temporary sibling renamed into place once every file and the marker are in)."""
+    def download(self, step: int | None, output_dir: Path) -> Path:
+        """Fetch ``<prefix>-<step>`` (None: ``best``) into ``<output_dir>/checkpoints/``
+        atomically (a temporary sibling renamed into place once every file and the
+        marker are in)."""
         source = self.folder(step)
         root = output_dir / _CHECKPOINTS_DIRNAME
-        final = root / f"step-{step}"
-        temp = root / f".tmp-download-step-{step}-{os.getpid()}"
+        final = root / self._name(step)
+        temp = root / f".tmp-download-{self._name(step)}-{os.getpid()}"
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir(parents=True)
         try:
@@ -231,8 +259,9 @@ class RemoteCheckpoints:
             ) from exc
         return final
 
-    def remove(self, step: int) -> None:
-        """Delete ``step-<step>``: its marker first, so a half-deleted one is incomplete."""
+    def remove(self, step: int | None) -> None:
+        """Delete ``<prefix>-<step>`` (None: ``best``): its marker first, so a half-deleted
+        one is incomplete."""
         target = self.folder(step)
         marker = f"{target}/{_COMPLETE_MARKER}"
         if self.fs.exists(marker):
@@ -258,10 +287,24 @@ class MirrorReport:
     failed: dict[int, str] = field(default_factory=dict)  # step -> error
     not_uploaded: list[int] = field(default_factory=list)  # still queued or in flight at the end
     skipped: list[int] = field(default_factory=list)  # superseded before upload (keep_last_n)
+    #: The same for the best checkpoint (``checkpoints/best``), by the step it is of.
+    best_uploaded: list[int] = field(default_factory=list)
+    best_failed: dict[int, str] = field(default_factory=dict)
+    best_not_uploaded: list[int] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not self.failed and not self.not_uploaded
+        return not (self.failed or self.not_uploaded or self.best_failed
+                    or self.best_not_uploaded)
+
+
+@dataclass
+class _Upload:
+    """One queued upload: checkpoint ``step`` (``best``: the best checkpoint, of that step)."""
+
+    step: int
+    staged: Path
+    best: bool = False
 
 
 class CheckpointMirror:
@@ -269,8 +312,9 @@ class CheckpointMirror:
     at the end of the run (waits, bounded, and reports what is not uploaded).
 
     Checkpoints upload oldest first. One that ``keep_last_n`` newer ones queued behind
-    it would prune anyway is skipped. A checkpoint whose upload fails after every retry
-    is reported and training goes on: the local copy is intact.
+    it would prune anyway is skipped; a best checkpoint replaces a queued older best.
+    A checkpoint whose upload fails after every retry is reported and training goes
+    on: the local copy is intact.
     """
 
     def __init__(
@@ -281,13 +325,15 @@ class CheckpointMirror:
         keep_last_n: int | None = None,
         attempts: int | None = None,
         backoff_s: float | None = None,
+        prefix: str = "step",
     ) -> None:
-        self.remote = RemoteCheckpoints(uri, attempts=attempts, backoff_s=backoff_s)
+        self.remote = RemoteCheckpoints(uri, attempts=attempts, backoff_s=backoff_s,
+                                        prefix=prefix)
         self.keep_last_n = keep_last_n
         self.staging = Path(output_dir) / STAGING_DIRNAME
         self.report = MirrorReport()
-        self._queue: list[tuple[int, Path]] = []
-        self._busy: int | None = None
+        self._queue: list[_Upload] = []
+        self._busy: _Upload | None = None
         self._changed = threading.Condition()
         self._abandoned = threading.Event()
         self._closed = False
@@ -302,6 +348,14 @@ class CheckpointMirror:
 
     def submit(self, checkpoint: str | Path, step: int) -> None:
         """Queue a complete local checkpoint folder; returns at once."""
+        self._enqueue(_Upload(step, self.staging / f"{self.remote.prefix}-{step}"), checkpoint)
+
+    def submit_best(self, checkpoint: str | Path, step: int) -> None:
+        """Queue the best checkpoint folder (``checkpoints/best``, the model of ``step``);
+        it goes to ``<uri>/checkpoints/best``. Returns at once."""
+        self._enqueue(_Upload(step, self.staging / f"best-{step}", best=True), checkpoint)
+
+    def _enqueue(self, item: _Upload, checkpoint: str | Path) -> None:
         if self._closed:
             raise RuntimeError("the checkpoint mirror is closed")
         if self._thread is None:
@@ -309,8 +363,12 @@ class CheckpointMirror:
                 target=self._run, name="training-hub-checkpoint-upload", daemon=True
             )
             self._thread.start()
-        staged = self.staging / f"step-{step}"
-        shutil.rmtree(staged, ignore_errors=True)
+        staged = item.staged
+        with self._changed:  # a queued upload of the same folder is superseded
+            dropped = [q for q in self._queue if q.staged == staged or (item.best and q.best)]
+            self._queue = [q for q in self._queue if q not in dropped]
+        for old in dropped:
+            shutil.rmtree(old.staged, ignore_errors=True)
         staged.parent.mkdir(parents=True, exist_ok=True)
         try:  # hard links: instant, no extra space; checkpoint files are never rewritten
             shutil.copytree(checkpoint, staged, copy_function=os.link)
@@ -318,8 +376,7 @@ class CheckpointMirror:
             shutil.rmtree(staged, ignore_errors=True)
             shutil.copytree(checkpoint, staged)
         with self._changed:
-            self._queue = [(s, p) for s, p in self._queue if s != step]
-            self._queue.append((step, staged))
+            self._queue.append(item)
             self._changed.notify_all()
 
     # --- callback events (when the mirror is one of the run's callbacks) -------------
@@ -344,30 +401,34 @@ class CheckpointMirror:
                 if left <= 0 or not self._thread.is_alive():
                     break
                 self._changed.wait(left)
-            self.report.not_uploaded = sorted(
-                [s for s, _ in self._queue] + ([self._busy] if self._busy is not None else [])
-            )
+            left_over = self._queue + ([self._busy] if self._busy is not None else [])
+            self.report.not_uploaded = sorted(u.step for u in left_over if not u.best)
+            self.report.best_not_uploaded = sorted(u.step for u in left_over if u.best)
             self._queue.clear()
             self._abandoned.set()
             self._changed.notify_all()
-        if self.report.not_uploaded or self.report.failed:
-            failed = "; ".join(f"step-{s}: {e}" for s, e in sorted(self.report.failed.items()))
+        report, prefix = self.report, self.remote.prefix
+        pending = [f"{prefix}-{s}" for s in report.not_uploaded] + [
+            f"best (of step {s})" for s in report.best_not_uploaded]
+        failures = [f"{prefix}-{s}: {e}" for s, e in sorted(report.failed.items())] + [
+            f"best (of step {s}): {e}" for s, e in sorted(report.best_failed.items())]
+        if pending or failures:
             logger.warning(
-                "checkpoint storage %s: %s%s. Those checkpoints are only in %s; copy them "
+                "checkpoint storage %s: %s. Those checkpoints are only in %s; copy them "
                 "yourself or resume this run to upload newer ones.",
                 self.remote.uri,
-                f"not uploaded after waiting {timeout_s:g} s: "
-                + ", ".join(f"step-{s}" for s in self.report.not_uploaded)
-                if self.report.not_uploaded else "",
-                ("; " if self.report.not_uploaded else "") + f"upload failed: {failed}"
-                if self.report.failed else "",
+                "; ".join(
+                    ([f"not uploaded after waiting {timeout_s:g} s: " + ", ".join(pending)]
+                     if pending else [])
+                    + (["upload failed: " + "; ".join(failures)] if failures else [])
+                ),
                 self.staging.parent / _CHECKPOINTS_DIRNAME,
             )
-        if not self.report.not_uploaded:
+        if not pending:
             shutil.rmtree(self.staging, ignore_errors=True)
-        return self.report
+        return report
 
-    def _next(self) -> tuple[int, Path] | None:
+    def _next(self) -> _Upload | None:
         """The next checkpoint to upload (None once the run stopped waiting)."""
         with self._changed:
             while True:
@@ -375,13 +436,13 @@ class CheckpointMirror:
                     self._changed.wait()
                 if self._abandoned.is_set():
                     return None
-                step, staged = self._queue.pop(0)
-                newer = sum(1 for s, _ in self._queue if s > step)
-                if self.keep_last_n is None or newer < self.keep_last_n:
-                    self._busy = step
-                    return step, staged
-                self.report.skipped.append(step)  # keep_last_n would prune it at once
-                shutil.rmtree(staged, ignore_errors=True)
+                item = self._queue.pop(0)
+                newer = sum(1 for q in self._queue if not q.best and q.step > item.step)
+                if item.best or self.keep_last_n is None or newer < self.keep_last_n:
+                    self._busy = item
+                    return item
+                self.report.skipped.append(item.step)  # keep_last_n would prune it at once
+                shutil.rmtree(item.staged, ignore_errors=True)
                 self._changed.notify_all()
 
     def _run(self) -> None:
@@ -389,24 +450,28 @@ class CheckpointMirror:
             item = self._next()
             if item is None:
                 return
-            step, staged = item
+            target = None if item.best else item.step
+            where = self.remote.where(target)
             try:
-                self.remote.upload(staged, step, self._abandoned)
-                self.report.uploaded.append(step)
-                logger.info("checkpoint storage: uploaded %s", self.remote.where(step))
-                for removed in self.remote.prune(self.keep_last_n):
-                    logger.info("checkpoint storage: pruned %s", self.remote.where(removed))
+                self.remote.upload(item.staged, target, self._abandoned)
+                (self.report.best_uploaded if item.best else self.report.uploaded).append(
+                    item.step)
+                logger.info("checkpoint storage: uploaded %s", where)
+                if not item.best:
+                    for removed in self.remote.prune(self.keep_last_n):
+                        logger.info("checkpoint storage: pruned %s", self.remote.where(removed))
             except _Abandoned:
                 pass
             except Exception as exc:
-                self.report.failed[step] = f"{type(exc).__name__}: {exc}"
+                failed = self.report.best_failed if item.best else self.report.failed
+                failed[item.step] = f"{type(exc).__name__}: {exc}"
                 logger.warning(
                     "checkpoint storage: uploading %s failed after %d tries: %s: %s; training "
                     "goes on, the checkpoint is kept locally",
-                    self.remote.where(step), self.remote.attempts, type(exc).__name__, exc,
+                    where, self.remote.attempts, type(exc).__name__, exc,
                 )
             finally:
-                shutil.rmtree(staged, ignore_errors=True)
+                shutil.rmtree(item.staged, ignore_errors=True)
                 with self._changed:
                     self._busy = None
                     self._changed.notify_all()
@@ -424,30 +489,46 @@ def open_mirror(params: TrainingParams) -> CheckpointMirror:
         params.checkpoint_storage, params.ckpt_output_dir, keep_last_n=params.keep_last_n
     ).start()
     if params.resume == "none":
-        earlier = mirror.remote.complete_steps()
+        remote = mirror.remote
+        earlier: list[int | None] = [*remote.complete_steps()]
+        if remote.has_complete_best():
+            earlier.append(None)
         if earlier and not params.overwrite:
+            names = ", ".join(remote.where(s).rsplit("/", 1)[-1] for s in earlier)
             raise ParameterError(
                 f"checkpoint_storage '{params.checkpoint_storage}' holds checkpoints of an "
-                f"earlier run ({', '.join(f'step-{s}' for s in earlier)}). Set resume='latest' "
-                "to continue it, overwrite=True to replace it (its checkpoints there are "
-                "deleted), or choose another checkpoint_storage."
+                f"earlier run ({names}). Set resume='latest' to continue it, overwrite=True to "
+                "replace it (its checkpoints there are deleted), or choose another "
+                "checkpoint_storage."
             )
         for step in earlier:
-            mirror.remote.remove(step)
-            logger.info("checkpoint storage: removed %s (overwrite)", mirror.remote.where(step))
+            remote.remove(step)
+            logger.info("checkpoint storage: removed %s (overwrite)", remote.where(step))
     return mirror
 
 
-def fetch_if_newer(uri: str, output_dir: str | Path, local: Path | None) -> Path | None:
+def fetch_if_newer(
+    uri: str, output_dir: str | Path, local: Path | None, *, prefix: str = "step",
+    resumable_file: str = RESUMABLE_FILE,
+) -> Path | None:
     """The newest complete checkpoint of the run: ``local`` (the newest local one), or the
-    newest one in the storage, downloaded into ``output_dir`` first, when it is newer."""
-    remote = RemoteCheckpoints(uri)
+    newest one in the storage, downloaded into ``output_dir`` first, when it is newer.
+
+    The remote best checkpoint is downloaded too when ``output_dir`` has none (a fresh
+    machine), so the resumed run keeps comparing against it. ``prefix`` and
+    ``resumable_file`` describe the backend's layout (the engine's by default).
+    """
+    remote = RemoteCheckpoints(uri, prefix=prefix)
+    best_local = Path(output_dir) / _CHECKPOINTS_DIRNAME / BEST_DIRNAME / _COMPLETE_MARKER
+    if not best_local.is_file() and remote.has_complete_best():
+        logger.info("Downloading %s (no best checkpoint here)", remote.where(None))
+        remote.download(None, Path(output_dir))
     # Only checkpoints with the optimizer state resume exactly (not model-only ones).
     steps = [s for s in remote.complete_steps()
-             if remote.fs.exists(f"{remote.folder(s)}/training_state/optimizer.pt")]
+             if remote.fs.exists(f"{remote.folder(s)}/{resumable_file}")]
     local_step = -1
     if local is not None:
-        match = _STEP_DIR.match(local.name)
+        match = re.match(rf"^{re.escape(prefix)}-(\d+)$", local.name)
         local_step = int(match.group(1)) if match else -1
     if not steps or steps[-1] <= local_step:
         return local

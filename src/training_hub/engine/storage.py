@@ -477,8 +477,9 @@ class CheckpointMirror:
                     self._changed.notify_all()
 
 
-def open_mirror(params: TrainingParams) -> CheckpointMirror:
-    """Rank 0's mirror of a run with ``checkpoint_storage``, checked writable.
+def open_mirror(params: TrainingParams, *, prefix: str = "step") -> CheckpointMirror:
+    """Rank 0's mirror of a run with ``checkpoint_storage``, checked writable
+    (``prefix``: the backend's checkpoint folder names, ``<prefix>-<step>``).
 
     A fresh run (``resume='none'``) refuses a storage that holds complete checkpoints
     of an earlier run unless ``overwrite``, which removes them (as it clears the
@@ -486,7 +487,8 @@ def open_mirror(params: TrainingParams) -> CheckpointMirror:
     """
     assert params.checkpoint_storage is not None
     mirror = CheckpointMirror(
-        params.checkpoint_storage, params.ckpt_output_dir, keep_last_n=params.keep_last_n
+        params.checkpoint_storage, params.ckpt_output_dir, keep_last_n=params.keep_last_n,
+        prefix=prefix,
     ).start()
     if params.resume == "none":
         remote = mirror.remote

@@ -17,9 +17,11 @@ from datasets import Dataset
 from trl import DPOTrainer
 
 from training_hub._errors import DataError
+from training_hub.engine.data.split import validation_indices
 from training_hub.engine.model import load_tokenizer
 
 from .algorithm import DPOParams
+from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
 from .mapping import build_dpo_config
 from .preference_data import read_preference_records
 from .result import TRLTrainResult
@@ -34,7 +36,7 @@ from .runtime import (
     training_callbacks,
 )
 
-__all__ = ["check_pair_lengths", "train_dpo"]
+__all__ = ["check_pair_lengths", "split_pairs", "train_dpo"]
 
 logger = logging.getLogger("training_hub")
 _MAX_LISTED = 10
@@ -70,6 +72,29 @@ def check_pair_lengths(
     return len(too_long)
 
 
+def split_pairs(
+    params: DPOParams, rows: list[dict[str, Any]], locations: list[str]
+) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]] | None, list[str]]:
+    """``(train rows, their locations, validation rows or None, their locations)``:
+    ``validation_split`` holds out the pairs the native split would (seeded), or
+    ``eval_data_path`` is read like ``data_path``."""
+    if params.validation_split > 0:
+        held = set(validation_indices(len(rows), params.validation_split, params.seed).tolist())
+        if len(held) >= len(rows):
+            raise DataError(
+                f"validation_split={params.validation_split} of the {len(rows)} preference "
+                f"pair(s) of {params.data_path} holds out {len(held)}, which leaves no pair to "
+                "train on. Lower validation_split, add pairs, or use eval_data_path."
+            )
+        kept = [i for i in range(len(rows)) if i not in held]
+        return ([rows[i] for i in kept], [locations[i] for i in kept],
+                [rows[i] for i in sorted(held)], [locations[i] for i in sorted(held)])
+    if params.eval_data_path is not None:
+        eval_rows, eval_locations = read_preference_records(params.eval_data_path)
+        return rows, locations, eval_rows, eval_locations
+    return rows, locations, None, []
+
+
 def train_dpo(
     params: DPOParams,
     callbacks: Sequence[Any] = (),
@@ -79,20 +104,30 @@ def train_dpo(
     training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
-    rows, locations = read_preference_records(params.data_path)
-    resume_from = prepare_output_dir(params)
+    rows, locations, eval_rows, eval_locations = split_pairs(
+        params, *read_preference_records(params.data_path)
+    )
+    mirror = open_storage(params)  # checkpoint_storage (rank 0), checked before anything
+    resume_from = fetch_latest(params, prepare_output_dir(params))
     tokenizer = load_tokenizer(params)
-    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names)
-    trainer = inference_config_on_save(DPOTrainer)(
+    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names, mirror=mirror)
+    # val_loss of dpo is TRL's own evaluation: the mean DPO loss of the held-out pairs
+    trainer = inference_config_on_save(evaluating_trainer(DPOTrainer, token_mean=False))(
         model=load_causal_lm(params),
         args=build_dpo_config(params, output_dir=str(checkpoints_dir(params))),
         train_dataset=Dataset.from_list(rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows is not None else None,
         processing_class=tokenizer,
         callbacks=trainer_callbacks,
     )
+    setup_best(trainer, params, resume_from, mirror)
     truncated = check_pair_lengths(
         trainer.train_dataset, locations, params.max_seq_len, params.truncate
     )
+    if trainer.eval_dataset is not None:
+        truncated += check_pair_lengths(
+            trainer.eval_dataset, eval_locations, params.max_seq_len, params.truncate
+        )
     if truncated:
         trainer.data_collator.max_length = params.max_seq_len
         logger.warning(

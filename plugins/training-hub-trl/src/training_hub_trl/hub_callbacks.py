@@ -109,9 +109,10 @@ class HubCallbacks(TrainerCallback):  # type: ignore[misc]
         self._fire("on_evaluate", state, control, ended=True)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.context.checkpoint = str(
-            Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-        )
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if not folder.is_dir():
+            return  # a save that only wrote checkpoints/best (save_best_metric, evaluation.py)
+        self.context.checkpoint = str(folder)
         self._fire("on_save", state, control, ended=True)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

@@ -52,6 +52,12 @@ def check_trl_params(params: TrainingParams, *, algorithm: str) -> None:
                 f"{name}={getattr(params, name)!r}: multi-node launch settings are for the "
                 "native backend; pass them to `accelerate launch`/torchrun instead"
             )
+    if params.checkpoint_storage is not None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        problems.append(
+            f"checkpoint_storage={params.checkpoint_storage!r} with "
+            f"{os.environ['WORLD_SIZE']} processes: the trl backend mirrors checkpoints from "
+            "one process only; train on one process, or on the native backend"
+        )
     if params.on_nonfinite == "skip":
         problems.append(
             "on_nonfinite='skip': TRL's trainer cannot skip an optimizer step; use 'error' "
@@ -113,6 +119,12 @@ def batch_layout(
     return per_device, per_process // per_device
 
 
+def _eval_strategy(params: TrainingParams) -> str:
+    if params.validation_split == 0 and params.eval_data_path is None:
+        return "no"
+    return "steps" if params.validation_frequency is not None else "epoch"
+
+
 def _liger_can_run() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None and _cuda_available()
 
@@ -171,6 +183,11 @@ def trainer_kwargs(
         "logging_steps": params.logging_steps,
         "logging_first_step": True,
         "report_to": "none",  # TensorBoard is training-hub's own callback (runtime.py)
+        # evaluation (evaluation.py): every validation_frequency steps, else each epoch end;
+        # evaluation.EvaluationRules adds the epoch ends and the last step
+        "eval_strategy": _eval_strategy(params),
+        "eval_steps": params.validation_frequency,
+        "per_device_eval_batch_size": params.per_device_eval_batch_size or per_device,
         "disable_tqdm": params.quiet,
         "include_num_input_tokens_seen": "non_padding",
         "dataloader_num_workers": 0,

@@ -31,3 +31,7 @@ class TRLTrainResult:
     last_metrics: dict[str, Any] = field(default_factory=dict)
     #: True when a callback stopped the run (control.should_training_stop) before the end.
     stopped_early: bool = False
+    #: ``checkpoints/best`` (save_best_metric) when written, as on the native engine.
+    best_checkpoint: str | None = None
+    #: The last evaluation's metrics (``val_loss``...), when the run evaluated.
+    last_evaluation: dict[str, Any] | None = None

@@ -25,6 +25,7 @@ from training_hub.engine import checkpoint as engine_checkpoint
 from training_hub.engine.metrics import METRICS_FILENAME, truncate_metrics
 from training_hub.training_params import TrainingParams
 
+from .evaluation import EvaluationRules, StorageMirror, has_validation
 from .hub_callbacks import HubCallbacks
 from .result import TRLTrainResult
 
@@ -180,9 +181,16 @@ class NonFiniteGuard(TrainerCallback):  # type: ignore[misc]
 def run_trainer(
     trainer: Any, params: TrainingParams, resume_from: str | None, metrics: MetricsFile
 ) -> TRLTrainResult:
-    """Train (resuming when asked) and report like the native engine."""
+    """Train (resuming when asked) and report like the native engine; the run ends when
+    its checkpoint uploads are done (``checkpoint_storage``, a bounded wait)."""
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
+    storage = next((c for c in trainer.callback_handler.callbacks
+                    if isinstance(c, StorageMirror)), None)
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        if storage is not None:
+            storage.close()
     elapsed = time.perf_counter() - start
     state = trainer.state
     root = checkpoints_dir(params)
@@ -209,10 +217,26 @@ def run_trainer(
         metrics_path=str(metrics.path),
         last_metrics=dict(metrics.last),
         stopped_early=hub.stopped_early if hub is not None else False,
+        best_checkpoint=_best_checkpoint(params),
+        last_evaluation=_last_evaluation(state.log_history),
     )
     if hub is not None:
         hub.finish(result)
     return result
+
+
+def _best_checkpoint(params: TrainingParams) -> str | None:
+    folder = checkpoints_dir(params) / "best"
+    return str(folder) if (folder / "best.json").is_file() else None
+
+
+def _last_evaluation(log_history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from .hub_callbacks import hub_metrics
+
+    for record in reversed(log_history or []):
+        if "eval_loss" in record:
+            return hub_metrics(record)
+    return None
 
 
 def trainer_callback(trainer: Any, kind: type) -> Any:
@@ -237,10 +261,12 @@ def training_callbacks(
     resume_from: str | None,
     hub_callbacks: Sequence[Any] = (),
     names: tuple[str, str] = ("", ""),
+    mirror: Any = None,
 ) -> list[Any]:
-    """Checkpoint rules, metrics file, TensorBoard (``tensorboard`` and the package
-    installed), (on_nonfinite='error') the non-finite check, and the bridge that fires
-    training-hub's events on ``hub_callbacks`` (``names``: algorithm and backend)."""
+    """Checkpoint rules, (with validation data) evaluation rules, metrics file,
+    (on_nonfinite='error') the non-finite check, (``mirror``: checkpoint_storage) the
+    upload of each saved checkpoint, and the bridge that fires training-hub's events on
+    ``hub_callbacks`` (``names``: algorithm and backend)."""
     start_step = 0
     if resume_from is not None:
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
@@ -248,9 +274,14 @@ def training_callbacks(
     output_dir = Path(params.ckpt_output_dir)
     # metrics.jsonl and TensorBoard: the built-in trackers, through the bridge's on_log.
     callbacks: list[Any] = [CheckpointRules(params), MetricsFile(output_dir, start_step)]
+    if has_validation(params):
+        callbacks.append(EvaluationRules())
     if params.on_nonfinite == "error":
         callbacks.append(NonFiniteGuard(checkpoints_dir(params)))
+    if mirror is not None:
+        callbacks.append(StorageMirror(mirror, params))
     # Last: it sees the trainer's control after the rules above set their flags.
-    callbacks.append(HubCallbacks(hub_callbacks, params, algorithm=names[0], backend=names[1]))
+    callbacks.append(HubCallbacks(hub_callbacks, params, algorithm=names[0], backend=names[1],
+                                  can_evaluate=has_validation(params)))
     return callbacks
 

@@ -15,10 +15,12 @@ from datasets import Dataset
 from trl import SFTTrainer
 
 from training_hub.engine.batch import IGNORE_INDEX
-from training_hub.engine.data import TokenizedDataset, load_training_data
+from training_hub.engine.data import TokenizedDataset
+from training_hub.engine.evaluation import load_run_data
 from training_hub.engine.model import load_tokenizer
 from training_hub.training_params import TrainingParams
 
+from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
 from .mapping import build_sft_config
 from .result import TRLTrainResult
 from .runtime import (
@@ -59,15 +61,19 @@ def train_sft(
     training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
-    resume_from = prepare_output_dir(params)
+    mirror = open_storage(params)  # checkpoint_storage (rank 0), checked before anything
+    resume_from = fetch_latest(params, prepare_output_dir(params))
     tokenizer = load_tokenizer(params)
-    train_dataset = to_trl_dataset(load_training_data(params, tokenizer))
-    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names)
-    trainer = inference_config_on_save(SFTTrainer)(
+    # the native engine's split (validation_split) or file (eval_data_path), same masking
+    training, validation = load_run_data(params, tokenizer)
+    trainer_callbacks = training_callbacks(params, resume_from, callbacks, names, mirror=mirror)
+    trainer = inference_config_on_save(evaluating_trainer(SFTTrainer, token_mean=True))(
         model=load_causal_lm(params),
         args=build_sft_config(params, output_dir=str(checkpoints_dir(params))),
-        train_dataset=train_dataset,
+        train_dataset=to_trl_dataset(training),
+        eval_dataset=to_trl_dataset(validation) if validation is not None else None,
         processing_class=tokenizer,
         callbacks=trainer_callbacks,
     )
+    setup_best(trainer, params, resume_from, mirror)
     return run_trainer(trainer, params, resume_from, trainer_callback(trainer, MetricsFile))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import BENCH_DIR, RESULTS_DIR, ROOT
+from plots import draw_all, images
 
 __all__ = ["DOC_PATH", "render", "write_report"]
 
@@ -99,6 +100,8 @@ def _section(result: dict[str, Any]) -> list[str]:
     gpu = result.get("details", {}).get("device")
     lines += [_environment_line(result["environment"], gpu) + mode, "",
               f"Reproduce: `{result['command']}`", ""]
+    # The figures of the section (benchmarks/plots.py), drawn by write_report.
+    lines += [f"![{caption}]({file})\n" for file, caption in images(result)]
     if result["name"] == "profile":
         lines += _profile_table(result)
     return lines
@@ -144,6 +147,7 @@ def render() -> str:
 def write_report(path: Path = DOC_PATH) -> Path:
     """Write :func:`render` to ``path`` (docs/benchmarks.md) and return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    draw_all()
     path.write_text(render())
     return path
 

@@ -115,8 +115,12 @@ def _docstring(name: str, spec: AlgorithmFunction, schema: Any) -> str:
                 for p in infos if not p.required]
     for param, type_text, default, help_text, aliases in entries:
         also = f" Also accepted as: {', '.join(aliases)}." if aliases else ""
-        lines += textwrap.wrap(f"{param} ({type_text}, {default}): {help_text}{also}",
-                               width=88, initial_indent="    ", subsequent_indent="        ")
+        # The "name (type, default):" head stays on one line: Google-style docstring
+        # parsers (mkdocstrings for the docs site) read an entry from that line.
+        head = f"{param} ({type_text}, {default}):".replace(" ", "\0")
+        lines += [line.replace("\0", " ") for line in textwrap.wrap(
+            f"{head} {help_text}{also}", width=88, initial_indent="    ",
+            subsequent_indent="        ", break_long_words=False, break_on_hyphens=False)]
     lines += ["", "Returns:",
               "    The backend's result; the native engine's TrainResult (final_loss, steps, "
               "last_checkpoint, ...; result['model'] and result['tokenizer'] load the trained "

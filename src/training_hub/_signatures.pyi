@@ -195,6 +195,7 @@ def dpo(
         checkpoint_storage (str | None, default None): Mirror every checkpoint to this
             fsspec URI (s3://bucket/prefix, gs://..., file://..., memory://...) in the
             background; resume='latest' also looks there. s3 needs s3fs, gs needs gcsfs.
+            'pvc' (the peer's name): local only.
         checkpoint_upload_timeout (float, default 1800.0): Seconds the run waits at its end
             for checkpoint uploads to finish; what is not uploaded by then is reported.
         overwrite (bool, default False): Allow writing into a ckpt_output_dir that holds a
@@ -258,9 +259,9 @@ def dpo(
             shorter.
         document_column_name (str, default 'document'): Field of each record that holds the
             document text (document data, is_pretraining).
-        use_processed_dataset (bool | None, default None): True: data_path holds pre-
-            tokenized input_ids/labels records (as data_format='tokenized'); False: it holds
-            text records.
+        use_processed_dataset (bool | None, default None): True: data_path holds
+            pre-tokenized input_ids/labels records (as data_format='tokenized'); False: it
+            holds text records.
         dataset_type ('chat_template' | 'alpaca' | 'passthrough' | None, default None):
             Record format by its training_hub 0.11.2 name: chat_template
             (data_format='chat'), alpaca (instruction/input/output records, trained as a
@@ -274,8 +275,8 @@ def dpo(
             optional input (appended to the instruction).
         field_output (str, default 'output'): Field of each alpaca record that holds the
             answer.
-        micro_batch_size (int | None, default None): At most this many samples in one micro-
-            batch on one device (max_tokens_per_gpu still caps its tokens); see
+        micro_batch_size (int | None, default None): At most this many samples in one
+            micro-batch on one device (max_tokens_per_gpu still caps its tokens); see
             gradient_accumulation_steps.
         gradient_accumulation_steps (int | None, default None): Micro-batches per optimizer
             step on one device: effective_batch_size = micro_batch_size x
@@ -297,8 +298,8 @@ def dpo(
             with torch's varlen flash kernel or flash-attn); None: used whenever available.
         beta (float, default 0.1): Strength of the pull towards the reference model (KL
             weight).
-        loss_type ('sigmoid' | 'hinge' | 'ipo' | 'robust' | 'bco_pair' | 'sppo_hard' |
-            'nca_pair', default 'sigmoid'): Preference loss (TRL's loss_type).
+        loss_type ('sigmoid' | 'hinge' | 'ipo' | 'robust' | 'bco_pair' | 'sppo_hard' | 'nca_pair', default 'sigmoid'):
+            Preference loss (TRL's loss_type).
         label_smoothing (float, default 0.0): Assumed probability that a preference label is
             flipped (robust/cDPO losses).
         callbacks (list[Any], default []): Callbacks that observe and steer the run:
@@ -313,10 +314,102 @@ def dpo(
 
 def embedding_sft(
     *,
+    model_path: str,
+    data_path: str,
+    ckpt_output_dir: str,
     backend: str | None = None,
-    **params: Any,
+    loss_type: str = 'batch_all_triplet',
+    loss_fn: Any = None,
+    num_epochs: int = 20,
+    max_steps: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float = 2e-05,
+    warmup_ratio: float = 0.1,
+    weight_decay: float = 0.0,
+    max_grad_norm: float = 1.0,
+    batch_sampler: Literal['no_duplicates', 'group_by_label', 'default'] | None = None,
+    eval_data_path: str | None = None,
+    text_column: str = 'text',
+    label_column: str = 'label',
+    columns: list[str] | None = None,
+    max_pairs_per_label: int = 10000,
+    max_seq_length: int | None = None,
+    pooling: Literal['mean', 'cls'] | None = None,
+    mnrl_scale: float = 20.0,
+    triplet_margin: float = 5.0,
+    mini_batch_size: int = 32,
+    logging_steps: int = 10,
+    seed: int = 42,
+    callbacks: list[Any] = ...,
 ) -> Any:
-    """Contrastive fine-tuning of embedding models. Needs the training-hub-embedding plugin distribution, which is not installed: pip install training-hub-embedding
+    """Contrastive fine-tuning of embedding models. Trains the 'embedding_sft' algorithm (distribution training-hub-embedding).
+
+    Contrastive fine-tuning of a sentence-embedding model (embedding_sft).
+
+    Every parameter is a keyword. A parameter left out takes its default; None for one whose type does not allow None means the same (as in training_hub 0.11.2). The same parameters are `th train embedding_sft` flags and config-file keys; `th info embedding_sft` lists them.
+
+    Parameters:
+        model_path (str, required): Embedding model: a sentence-transformers folder
+            (modules.json) or a Hugging Face encoder folder (config.json, tokenizer,
+            weights).
+        data_path (str, required): Training data: .jsonl, .json, .parquet or a `datasets`
+            save_to_disk folder of {text, label} rows, (anchor, positive) pairs or (anchor,
+            positive, negative) triplets.
+        ckpt_output_dir (str, required): Folder the fine-tuned model (sentence-transformers
+            format) and metrics.jsonl are written to.
+        backend (str | None, default None): Backend to train with (`th list` shows them);
+            None: the algorithm's default backend when it can run here, else the first one
+            that can.
+        loss_type (str, default 'batch_all_triplet'): Loss: 'mnrl' (in-batch negatives),
+            'cached_mnrl' (GradCache: large batches in constant memory),
+            'batch_all_triplet', 'batch_hard_triplet', or the name of a loss in the `losses`
+            component registry.
+        loss_fn (Any, default None): A loss object that overrides loss_type: a callable
+            fn(embeddings, labels) -> loss tensor, a sentence-transformers loss instance
+            (sentence-transformers backend), or a 'pkg.module:name' import string.
+        num_epochs (int, default 20): Passes over the training data.
+        max_steps (int | None, default None): Stop after this many optimizer steps
+            (overrides num_epochs).
+        batch_size (int, default 32): Examples (pairs, triplets or labeled texts) per
+            optimizer step.
+        learning_rate (float, default 2e-05): Peak learning rate of AdamW.
+        warmup_ratio (float, default 0.1): Fraction of the steps with a linear warmup; then
+            linear decay to zero (as sentence-transformers does).
+        weight_decay (float, default 0.0): AdamW's decoupled weight decay.
+        max_grad_norm (float, default 1.0): Gradient clipping norm.
+        batch_sampler ('no_duplicates' | 'group_by_label' | 'default' | None, default None):
+            How batches are drawn: 'no_duplicates' (no text twice in a batch, so no false
+            in-batch negatives), 'group_by_label' (several texts per label, for triplet
+            losses) or 'default' (shuffled). None picks no_duplicates for pair losses and
+            group_by_label for label losses.
+        eval_data_path (str | None, default None): Held-out data in one of the training
+            formats: retrieval metrics (recall@1/5/10, MRR@10, NDCG@10) are computed on it
+            before and after training.
+        text_column (str, default 'text'): Column of the text in {text, label} rows.
+        label_column (str, default 'label'): Column of the label in {text, label} rows.
+        columns (list[str] | None, default None): Columns of pair/triplet data in the order
+            anchor, positive[, negative]. None: columns named anchor/positive/negative, else
+            the text columns in file order.
+        max_pairs_per_label (int, default 10000): Pair losses on {text, label} rows: at most
+            this many (anchor, positive) pairs are built per label.
+        max_seq_length (int | None, default None): Token limit per text; longer texts are
+            truncated and counted in the result. None: the model's own limit.
+        pooling ('mean' | 'cls' | None, default None): Pooling of token embeddings. None:
+            the model's sentence-transformers pooling config, else mean.
+        mnrl_scale (float, default 20.0): Scale (1/temperature) of the cosine similarities
+            in mnrl and cached_mnrl.
+        triplet_margin (float, default 5.0): Margin of the batch triplet losses (Euclidean
+            distance).
+        mini_batch_size (int, default 32): cached_mnrl: texts embedded per chunk (memory
+            bound).
+        logging_steps (int, default 10): Log the loss every this many steps.
+        seed (int, default 42): Random seed (data order, dropout).
+        callbacks (list[Any], default []): Callbacks that observe and steer the run:
+            TrainingHubCallback instances, classes or 'pkg.module:Class' import strings
+            (CLI: --callback, repeatable). See the Callbacks section of the user guide.
+
+    Returns:
+        The backend's result; the native engine's TrainResult (final_loss, steps, last_checkpoint, ...; result['model'] and result['tokenizer'] load the trained model as training_hub 0.11.2's lora_sft returned them).
     """
     ...
 
@@ -407,8 +500,8 @@ def gepa(
             ContainsAnswerEvaluator (1 if 'answer' is in the response).
         reflection_lm (str | Callable | None, default None): The model that reads the
             failures and proposes better prompts: a local Hugging Face model folder or hub
-            id (run in-process with transformers), a model name served by the OpenAI-
-            compatible endpoint at `api_base` ('openai/NAME' works too), or a Python
+            id (run in-process with transformers), a model name served by the
+            OpenAI-compatible endpoint at `api_base` ('openai/NAME' works too), or a Python
             callable (messages or prompt -> text; 'pkg.mod:func' on the CLI). Default: the
             task_lm.
         api_base (str | None, default None): Base URL of an OpenAI-compatible server (vLLM,
@@ -426,13 +519,12 @@ def gepa(
         max_metric_calls (int | None, default None): Budget: task LM calls (one per example
             evaluated) before the search stops. GEPA typically needs 100-500. Required
             unless stop_callbacks are given.
-        candidate_selection_strategy ('pareto' | 'current_best' | 'epsilon_greedy' |
-            'top_k_pareto' | object, default 'pareto'): Which candidate to improve next:
-            pareto (sampled from the Pareto front), current_best, epsilon_greedy,
-            top_k_pareto, or a gepa CandidateSelector object.
-        frontier_type ('instance' | 'objective' | 'hybrid' | 'cartesian', default
-            'instance'): What the Pareto front is kept over: validation examples (instance),
-            objective scores, both (hybrid) or each (example, objective) pair (cartesian).
+        candidate_selection_strategy ('pareto' | 'current_best' | 'epsilon_greedy' | 'top_k_pareto' | object, default 'pareto'):
+            Which candidate to improve next: pareto (sampled from the Pareto front),
+            current_best, epsilon_greedy, top_k_pareto, or a gepa CandidateSelector object.
+        frontier_type ('instance' | 'objective' | 'hybrid' | 'cartesian', default 'instance'):
+            What the Pareto front is kept over: validation examples (instance), objective
+            scores, both (hybrid) or each (example, objective) pair (cartesian).
         skip_perfect_score (bool, default True): Do not try to improve a candidate that is
             perfect on the minibatch.
         perfect_score (float, default 1.0): The score of a perfect answer.
@@ -680,9 +772,9 @@ def grpo(
             differs from model_path.
         trust_remote_code (bool, default False): Allow the model folder to run its own
             Python code. Off by default.
-        validation_frequency (int | None, default None): Evaluate mean reward on the held-
-            out prompts every N steps (greedy, one completion each); with held-out prompts
-            it also runs after the last step.
+        validation_frequency (int | None, default None): Evaluate mean reward on the
+            held-out prompts every N steps (greedy, one completion each); with held-out
+            prompts it also runs after the last step.
         save_every (int | None, default None): Save a checkpoint every N optimizer steps.
         save_final_checkpoint (bool, default True): Save a checkpoint when training ends.
         keep_last_n (int | None, default None): Keep only the newest N checkpoints; None
@@ -925,6 +1017,7 @@ def lora(
         checkpoint_storage (str | None, default None): Mirror every checkpoint to this
             fsspec URI (s3://bucket/prefix, gs://..., file://..., memory://...) in the
             background; resume='latest' also looks there. s3 needs s3fs, gs needs gcsfs.
+            'pvc' (the peer's name): local only.
         checkpoint_upload_timeout (float, default 1800.0): Seconds the run waits at its end
             for checkpoint uploads to finish; what is not uploaded by then is reported.
         overwrite (bool, default False): Allow writing into a ckpt_output_dir that holds a
@@ -988,9 +1081,9 @@ def lora(
             shorter.
         document_column_name (str, default 'document'): Field of each record that holds the
             document text (document data, is_pretraining).
-        use_processed_dataset (bool | None, default None): True: data_path holds pre-
-            tokenized input_ids/labels records (as data_format='tokenized'); False: it holds
-            text records.
+        use_processed_dataset (bool | None, default None): True: data_path holds
+            pre-tokenized input_ids/labels records (as data_format='tokenized'); False: it
+            holds text records.
         dataset_type ('chat_template' | 'alpaca' | 'passthrough' | None, default None):
             Record format by its training_hub 0.11.2 name: chat_template
             (data_format='chat'), alpaca (instruction/input/output records, trained as a
@@ -1004,8 +1097,8 @@ def lora(
             optional input (appended to the instruction).
         field_output (str, default 'output'): Field of each alpaca record that holds the
             answer.
-        micro_batch_size (int | None, default None): At most this many samples in one micro-
-            batch on one device (max_tokens_per_gpu still caps its tokens); see
+        micro_batch_size (int | None, default None): At most this many samples in one
+            micro-batch on one device (max_tokens_per_gpu still caps its tokens); see
             gradient_accumulation_steps.
         gradient_accumulation_steps (int | None, default None): Micro-batches per optimizer
             step on one device: effective_batch_size = micro_batch_size x
@@ -1029,9 +1122,9 @@ def lora(
         lora_alpha (float, default 32.0): LoRA scaling numerator: the update is scaled by
             alpha / r.
         lora_dropout (float, default 0.0): Dropout on the input of the LoRA branch.
-        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj',
-            'gate_proj', 'up_proj', 'down_proj']): Names (suffixes) of the linear layers
-            that get adapters; default: attention and MLP projections.
+        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']):
+            Names (suffixes) of the linear layers that get adapters; default: attention and
+            MLP projections.
         load_in_4bit (bool, default False): QLoRA: load the frozen base model in 4-bit NF4
             (needs a CUDA GPU and bitsandbytes).
         load_in_8bit (bool, default False): Load the frozen base model in 8-bit
@@ -1139,6 +1232,7 @@ def lora_grpo(
     lora_dropout: float = 0.0,
     target_modules: list[str] = ...,
     load_in_4bit: bool = False,
+    load_in_8bit: bool = False,
     merge_adapter: bool = False,
     callbacks: list[Any] = ...,
     **aliases: Any,
@@ -1246,9 +1340,9 @@ def lora_grpo(
             differs from model_path.
         trust_remote_code (bool, default False): Allow the model folder to run its own
             Python code. Off by default.
-        validation_frequency (int | None, default None): Evaluate mean reward on the held-
-            out prompts every N steps (greedy, one completion each); with held-out prompts
-            it also runs after the last step.
+        validation_frequency (int | None, default None): Evaluate mean reward on the
+            held-out prompts every N steps (greedy, one completion each); with held-out
+            prompts it also runs after the last step.
         save_every (int | None, default None): Save a checkpoint every N optimizer steps.
         save_final_checkpoint (bool, default True): Save a checkpoint when training ends.
         keep_last_n (int | None, default None): Keep only the newest N checkpoints; None
@@ -1289,11 +1383,14 @@ def lora_grpo(
         lora_alpha (float, default 32.0): LoRA scaling numerator: the update is scaled by
             alpha / r.
         lora_dropout (float, default 0.0): Dropout on the input of the LoRA branch.
-        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj',
-            'gate_proj', 'up_proj', 'down_proj']): Names (suffixes) of the linear layers
-            that get adapters; default: attention and MLP projections.
+        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']):
+            Names (suffixes) of the linear layers that get adapters; default: attention and
+            MLP projections.
         load_in_4bit (bool, default False): QLoRA: load the frozen base model in 4-bit NF4
             (needs a CUDA GPU and bitsandbytes).
+        load_in_8bit (bool, default False): Load the frozen base model in 8-bit
+            (bitsandbytes LLM.int8; needs a CUDA GPU and bitsandbytes). Not with
+            load_in_4bit.
         merge_adapter (bool, default False): Also write the merged full model (base +
             adapter) into merged/ of each checkpoint.
         callbacks (list[Any], default []): Callbacks that observe and steer the run:
@@ -1502,6 +1599,7 @@ def lora_sft(
         checkpoint_storage (str | None, default None): Mirror every checkpoint to this
             fsspec URI (s3://bucket/prefix, gs://..., file://..., memory://...) in the
             background; resume='latest' also looks there. s3 needs s3fs, gs needs gcsfs.
+            'pvc' (the peer's name): local only.
         checkpoint_upload_timeout (float, default 1800.0): Seconds the run waits at its end
             for checkpoint uploads to finish; what is not uploaded by then is reported.
         overwrite (bool, default False): Allow writing into a ckpt_output_dir that holds a
@@ -1565,9 +1663,9 @@ def lora_sft(
             shorter.
         document_column_name (str, default 'document'): Field of each record that holds the
             document text (document data, is_pretraining).
-        use_processed_dataset (bool | None, default None): True: data_path holds pre-
-            tokenized input_ids/labels records (as data_format='tokenized'); False: it holds
-            text records.
+        use_processed_dataset (bool | None, default None): True: data_path holds
+            pre-tokenized input_ids/labels records (as data_format='tokenized'); False: it
+            holds text records.
         dataset_type ('chat_template' | 'alpaca' | 'passthrough' | None, default None):
             Record format by its training_hub 0.11.2 name: chat_template
             (data_format='chat'), alpaca (instruction/input/output records, trained as a
@@ -1581,8 +1679,8 @@ def lora_sft(
             optional input (appended to the instruction).
         field_output (str, default 'output'): Field of each alpaca record that holds the
             answer.
-        micro_batch_size (int | None, default None): At most this many samples in one micro-
-            batch on one device (max_tokens_per_gpu still caps its tokens); see
+        micro_batch_size (int | None, default None): At most this many samples in one
+            micro-batch on one device (max_tokens_per_gpu still caps its tokens); see
             gradient_accumulation_steps.
         gradient_accumulation_steps (int | None, default None): Micro-batches per optimizer
             step on one device: effective_batch_size = micro_batch_size x
@@ -1606,9 +1704,9 @@ def lora_sft(
         lora_alpha (float, default 32.0): LoRA scaling numerator: the update is scaled by
             alpha / r.
         lora_dropout (float, default 0.0): Dropout on the input of the LoRA branch.
-        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj',
-            'gate_proj', 'up_proj', 'down_proj']): Names (suffixes) of the linear layers
-            that get adapters; default: attention and MLP projections.
+        target_modules (list[str], default ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']):
+            Names (suffixes) of the linear layers that get adapters; default: attention and
+            MLP projections.
         load_in_4bit (bool, default False): QLoRA: load the frozen base model in 4-bit NF4
             (needs a CUDA GPU and bitsandbytes).
         load_in_8bit (bool, default False): Load the frozen base model in 8-bit
@@ -1829,6 +1927,7 @@ def osft(
         checkpoint_storage (str | None, default None): Mirror every checkpoint to this
             fsspec URI (s3://bucket/prefix, gs://..., file://..., memory://...) in the
             background; resume='latest' also looks there. s3 needs s3fs, gs needs gcsfs.
+            'pvc' (the peer's name): local only.
         checkpoint_upload_timeout (float, default 1800.0): Seconds the run waits at its end
             for checkpoint uploads to finish; what is not uploaded by then is reported.
         overwrite (bool, default False): Allow writing into a ckpt_output_dir that holds a
@@ -1892,9 +1991,9 @@ def osft(
             shorter.
         document_column_name (str, default 'document'): Field of each record that holds the
             document text (document data, is_pretraining).
-        use_processed_dataset (bool | None, default None): True: data_path holds pre-
-            tokenized input_ids/labels records (as data_format='tokenized'); False: it holds
-            text records.
+        use_processed_dataset (bool | None, default None): True: data_path holds
+            pre-tokenized input_ids/labels records (as data_format='tokenized'); False: it
+            holds text records.
         dataset_type ('chat_template' | 'alpaca' | 'passthrough' | None, default None):
             Record format by its training_hub 0.11.2 name: chat_template
             (data_format='chat'), alpaca (instruction/input/output records, trained as a
@@ -1908,8 +2007,8 @@ def osft(
             optional input (appended to the instruction).
         field_output (str, default 'output'): Field of each alpaca record that holds the
             answer.
-        micro_batch_size (int | None, default None): At most this many samples in one micro-
-            batch on one device (max_tokens_per_gpu still caps its tokens); see
+        micro_batch_size (int | None, default None): At most this many samples in one
+            micro-batch on one device (max_tokens_per_gpu still caps its tokens); see
             gradient_accumulation_steps.
         gradient_accumulation_steps (int | None, default None): Micro-batches per optimizer
             step on one device: effective_batch_size = micro_batch_size x
@@ -1929,9 +2028,8 @@ def osft(
             (True/False); None keeps torch's setting. An error without a GPU.
         flash_attention (bool | None, default None): True: require FlashAttention (a GPU
             with torch's varlen flash kernel or flash-attn); None: used whenever available.
-        target_patterns (list[str], default ['self_attn.q_proj', 'self_attn.k_proj',
-            'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj',
-            'mlp.down_proj']): Linear modules to constrain, by substring of their name (e.g.
+        target_patterns (list[str], default ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']):
+            Linear modules to constrain, by substring of their name (e.g.
             'self_attn.q_proj'). Default: the attention and MLP projections (q/k/v/o_proj,
             gate/up/down_proj). Embeddings, norms and the LM head are never constrained;
             parameters outside the targets train as in sft.
@@ -2128,6 +2226,7 @@ def sft(
         checkpoint_storage (str | None, default None): Mirror every checkpoint to this
             fsspec URI (s3://bucket/prefix, gs://..., file://..., memory://...) in the
             background; resume='latest' also looks there. s3 needs s3fs, gs needs gcsfs.
+            'pvc' (the peer's name): local only.
         checkpoint_upload_timeout (float, default 1800.0): Seconds the run waits at its end
             for checkpoint uploads to finish; what is not uploaded by then is reported.
         overwrite (bool, default False): Allow writing into a ckpt_output_dir that holds a
@@ -2191,9 +2290,9 @@ def sft(
             shorter.
         document_column_name (str, default 'document'): Field of each record that holds the
             document text (document data, is_pretraining).
-        use_processed_dataset (bool | None, default None): True: data_path holds pre-
-            tokenized input_ids/labels records (as data_format='tokenized'); False: it holds
-            text records.
+        use_processed_dataset (bool | None, default None): True: data_path holds
+            pre-tokenized input_ids/labels records (as data_format='tokenized'); False: it
+            holds text records.
         dataset_type ('chat_template' | 'alpaca' | 'passthrough' | None, default None):
             Record format by its training_hub 0.11.2 name: chat_template
             (data_format='chat'), alpaca (instruction/input/output records, trained as a
@@ -2207,8 +2306,8 @@ def sft(
             optional input (appended to the instruction).
         field_output (str, default 'output'): Field of each alpaca record that holds the
             answer.
-        micro_batch_size (int | None, default None): At most this many samples in one micro-
-            batch on one device (max_tokens_per_gpu still caps its tokens); see
+        micro_batch_size (int | None, default None): At most this many samples in one
+            micro-batch on one device (max_tokens_per_gpu still caps its tokens); see
             gradient_accumulation_steps.
         gradient_accumulation_steps (int | None, default None): Micro-batches per optimizer
             step on one device: effective_batch_size = micro_batch_size x

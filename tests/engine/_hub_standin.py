@@ -2,9 +2,10 @@
 
 It listens on 127.0.0.1, records every request (method, path, headers, body) and
 answers the few routes huggingface_hub calls to download the files of the model
-repositories it is given (``models``), to create a repository, a branch
-and a commit (``validate-yaml`` accepts the model card, ``preupload`` answers
-"regular" for every file, so the commit carries the files inline), plus
+repositories it is given (``models``: the revision, the file listing, each file), to
+create a repository, a branch and a commit (``validate-yaml`` accepts the model
+card, ``preupload`` answers "regular" for every file, so the commit carries the
+files inline), plus
 repositories made to fail: gated (401 with ``X-Error-Code: GatedRepo``) and
 unknown (404 ``RepoNotFound``), as the Hub answers them. Its request loop is
 bounded: it stops itself after ``max_requests`` requests or ``seconds``, whichever
@@ -103,6 +104,10 @@ class HubStandIn:
             if path.startswith(f"/api/models/{repo}/revision/"):
                 return 200, {}, {"id": repo, "sha": self.commit,
                                  "siblings": [{"rfilename": name} for name in files]}
+            if path.startswith(f"/api/models/{repo}/tree/"):  # the file listing
+                return 200, {}, [{"type": "file", "path": name, "size": len(content),
+                                  "oid": hashlib.sha1(content).hexdigest()}
+                                 for name, content in files.items()]
             prefix = f"/{repo}/resolve/"
             if path.startswith(prefix):
                 name = path[len(prefix):].partition("/")[2]

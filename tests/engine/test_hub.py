@@ -305,3 +305,53 @@ def test_th_push_refusals(trained: tuple[Path, Path], tmp_path: Path) -> None:
     assert not_checkpoint.returncode == 2
     assert f"'{run_dir}' is not a checkpoint folder" in not_checkpoint.stderr
     assert f"push one of its checkpoints, e.g. '{folder}'" in not_checkpoint.stderr
+
+
+def _repo_requests(hub: HubStandIn, repo: str) -> list[tuple[str, str]]:
+    """The (method, path) of the requests about ``repo`` (huggingface_hub also asks the
+    Hub things of its own, such as /api/agent-harnesses), sorted."""
+    return sorted((r.method, r.path) for r in hub.requests if f"/{repo}/" in r.path)
+
+
+def test_two_processes_download_a_hub_model_once(tmp_path: Path) -> None:
+    """A 2-process gloo run (torchrun) from a Hub id with an empty cache: rank 0 downloads,
+    rank 1 then finds the files in the cache. The stand-in Hub counts the requests: each
+    file is fetched once, and the run makes exactly the requests of one process alone."""
+    from training_hub.engine.launch import launch
+
+    from ._engine_helpers import free_port
+
+    served = tmp_path / "served"
+    make_tiny_model(served, make_tiny_tokenizer(served))
+    files = {p.name: p.read_bytes() for p in served.iterdir() if p.is_file()}
+    hub = HubStandIn(models={"acme/tiny-dl": files}, max_requests=200, seconds=600)
+    try:
+        alone, = _resolve(_hub_env(tmp_path / "alone", HF_ENDPOINT=hub.endpoint),
+                          ("model", "acme/tiny-dl", None))
+        assert alone[0] == "ok", alone
+        one_process = _repo_requests(hub, "acme/tiny-dl")
+        hub.requests.clear()
+
+        data = write_chat_jsonl(tmp_path / "chat.jsonl", 32)
+        params = TrainingParams(
+            model_path="acme/tiny-dl", data_path=str(data), ckpt_output_dir=str(tmp_path / "out"),
+            data_cache_dir=str(tmp_path / "data-cache"), effective_batch_size=8,
+            max_tokens_per_gpu=512, max_seq_len=128, max_steps=2, quiet=True, tensorboard=False,
+            device="cpu", num_threads=1, nproc_per_node=2, master_port=free_port(),
+        )
+        env = _hub_env(tmp_path / "ranks", HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0")
+        assert launch(params, env=env) == 0
+        two_processes = _repo_requests(hub, "acme/tiny-dl")
+    finally:
+        hub.close()
+    downloads = [path for method, path in two_processes if method == "GET"
+                 and "/resolve/" in path]
+    fetched = sorted(path.rsplit("/", 1)[1] for path in downloads)
+    wanted = sorted(name for name in files if not name.endswith(".bin"))
+    assert fetched == wanted  # every model file once, not once per rank
+    assert two_processes == one_process
+    snapshot = tmp_path / "ranks" / "hub" / "models--acme--tiny-dl" / "snapshots" / hub.commit
+    saved = json.loads((tmp_path / "out" / "checkpoints" / "step-2" / "training_state"
+                        / "params.json").read_text())
+    assert saved["model_path"] == str(snapshot)
+    assert len((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()) == 2

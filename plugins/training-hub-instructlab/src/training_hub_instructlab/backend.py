@@ -26,7 +26,13 @@ from training_hub.backend_limits import explicit_params, require_cuda, unhonoure
 from training_hub.callbacks import CallbackRunner, context_for_run
 from training_hub.training_params import TrainingParams
 
-from .mapping import LIMITS, to_instructlab_args
+from .mapping import (
+    LIMITS,
+    callback_params,
+    check_tracker_fields,
+    library_fields,
+    to_instructlab_args,
+)
 from .plugin import REQUIREMENT
 
 __all__ = ["InstructLabResult", "InstructLabTrainingSFTBackend"]
@@ -95,6 +101,9 @@ class InstructLabTrainingSFTBackend(Backend):
                 f"Backend '{BACKEND_NAME}' cannot honour these sft parameters: "
                 + "; ".join(problems) + "."
             )
+        known = library_fields()  # None: not installed (the registry says how to install it)
+        if known is not None:  # a tracker field this release lacks would be dropped
+            check_tracker_fields(params, known)
         require_cuda(BACKEND_NAME, "sft")
 
     def run(self, params: Params, callbacks: Sequence[Any]) -> InstructLabResult:
@@ -102,6 +111,7 @@ class InstructLabTrainingSFTBackend(Backend):
         runner = CallbackRunner(callbacks)
         context = context_for_run(params, algorithm=self.algorithm_name,
                                   backend=self.backend_name)
+        context.params = callback_params(context.params)  # the library logs itself
         runner.fire("on_train_begin", context)
         result = self._train(params)
         context.result = result

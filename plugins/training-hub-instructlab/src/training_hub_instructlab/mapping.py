@@ -17,7 +17,17 @@ from typing import Any
 from training_hub.backend_limits import Limit, one_of
 from training_hub.training_params import TrainingParams
 
-__all__ = ["LIMITS", "RDZV_ID", "data_output_dir", "to_instructlab_args"]
+__all__ = [
+    "LIMITS",
+    "RDZV_ID",
+    "TRACKER_FIELDS",
+    "callback_params",
+    "check_tracker_fields",
+    "data_output_dir",
+    "library_fields",
+    "to_instructlab_args",
+    "tracker_fields",
+]
 
 #: Shared by every node of a run; torchrun needs the same id on all of them.
 RDZV_ID = "training-hub"
@@ -63,7 +73,67 @@ LIMITS: tuple[Limit, ...] = (
     Limit("logging_steps", one_of(1), "instructlab-training logs metrics every step",
           "remove logging_steps"),
     Limit("quiet", one_of(False), "instructlab-training has no quiet mode", "remove quiet"),
+    # evaluation and remote storage: training-hub runs them around its own training loop;
+    # instructlab-training's loop runs in its own worker processes, out of reach
+    Limit("validation_split", one_of(0.0), "instructlab-training computes no validation "
+          "loss while it trains", "remove validation_split, or use the native backend"),
+    Limit("eval_data_path", one_of(None), "instructlab-training computes no validation "
+          "loss while it trains", "remove eval_data_path, or use the native backend"),
+    Limit("validation_frequency", one_of(None), "instructlab-training does not evaluate "
+          "during training", "remove validation_frequency, or use the native backend"),
+    Limit("save_best_metric", one_of(None), "instructlab-training keeps no best checkpoint "
+          "(it has no validation loss)", "remove save_best_metric, or use the native backend"),
+    Limit("checkpoint_storage", one_of(None), "instructlab-training writes its checkpoints "
+          "in its own processes, which training-hub cannot mirror to a storage while it "
+          "trains", "copy <ckpt_output_dir>/hf_format yourself after the run, or use the "
+          "native backend"),
 )
+
+
+#: The tracker parameters instructlab-training logs with itself (fields of its TrainingArgs of the
+#: same names). training-hub's built-in trackers stay off on this backend (see
+#: :func:`callback_params`): they would see only the run's begin and end.
+TRACKER_FIELDS = (
+    "tensorboard_log_dir", "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name",
+    "wandb_project", "wandb_entity", "wandb_run_name",
+)
+_TRACKERS_OFF = {"tensorboard": False, **dict.fromkeys(TRACKER_FIELDS)}
+
+
+def tracker_fields(params: Any) -> dict[str, Any]:
+    """The tracker parameters the run sets, for instructlab-training's TrainingArgs."""
+    return {name: getattr(params, name) for name in TRACKER_FIELDS
+            if getattr(params, name) is not None}
+
+
+def callback_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters as the run's callbacks see them, with the built-in trackers'
+    switches off (``tensorboard``, ``mlflow_*``, ``wandb_*``): instructlab-training logs itself."""
+    return {**params, **_TRACKERS_OFF}
+
+
+def library_fields() -> frozenset[str] | None:
+    """The fields of the installed instructlab-training's TrainingArgs (None: not installed)."""
+    try:
+        from instructlab.training.config import TrainingArgs
+    except ImportError:
+        return None
+    return frozenset(TrainingArgs.model_fields)
+
+
+def check_tracker_fields(params: Any, library_fields: set[str] | frozenset[str]) -> None:
+    """A ParameterError naming each tracker parameter the installed instructlab-training
+    cannot take."""
+    from training_hub._errors import ParameterError
+
+    missing = sorted(set(tracker_fields(params)) - set(library_fields))
+    if missing:
+        raise ParameterError(
+            f"Backend 'instructlab-training' cannot honour {', '.join(missing)}: the installed "
+            "instructlab-training's TrainingArgs has no such field. Upgrade "
+            "instructlab-training, remove them, or use the native backend (training-hub's "
+            "own trackers)."
+        )
 
 
 def data_output_dir(params: TrainingParams) -> str:
@@ -96,8 +166,8 @@ def to_instructlab_args(params: TrainingParams) -> tuple[Any, Any]:
     torchrun_fields: dict[str, Any] = {"rdzv_id": RDZV_ID, **params.torchrun_options()}
 
     use_liger = params.use_liger if params.use_liger is not None else _installed("liger_kernel")
-    tensorboard_dir = None
-    if params.tensorboard and _installed("tensorboard"):
+    tensorboard_dir = params.tensorboard_log_dir  # the schema checked tensorboard=True
+    if tensorboard_dir is None and params.tensorboard and _installed("tensorboard"):
         tensorboard_dir = str(Path(params.ckpt_output_dir) / "tensorboard")
     training_fields: dict[str, Any] = {
         "model_path": params.model_path,
@@ -122,8 +192,10 @@ def to_instructlab_args(params: TrainingParams) -> tuple[Any, Any]:
         "data_process_num_cpu_procs": _data_workers(params),
         "use_liger": use_liger,
         "trust_remote_code": params.trust_remote_code,
+        **tracker_fields(params),  # MLflow and W&B: instructlab-training logs to them itself
         "tensorboard_log_dir": tensorboard_dir,
     }
+    check_tracker_fields(params, library_fields() or frozenset())
     for cls, fields in ((TorchrunArgs, torchrun_fields), (TrainingArgs, training_fields)):
         unknown = sorted(set(fields) - set(cls.model_fields))
         if unknown:

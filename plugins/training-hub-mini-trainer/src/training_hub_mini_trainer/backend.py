@@ -27,7 +27,13 @@ from training_hub.callbacks import CallbackRunner, context_for_run
 from training_hub.training_params import TrainingParams
 
 from .data_check import check_tokenized_file
-from .mapping import LIMITS, to_mini_trainer_args
+from .mapping import (
+    LIMITS,
+    callback_params,
+    check_tracker_fields,
+    library_fields,
+    to_mini_trainer_args,
+)
 from .plugin import REQUIREMENT
 
 __all__ = ["MiniTrainerOSFTBackend", "MiniTrainerResult"]
@@ -91,6 +97,9 @@ class MiniTrainerOSFTBackend(Backend):
                 f"Backend '{BACKEND_NAME}' cannot honour these osft parameters: "
                 + "; ".join(problems) + "."
             )
+        known = library_fields()  # None: not installed (the registry says how to install it)
+        if known is not None:  # a tracker field this release lacks would be dropped
+            check_tracker_fields(params, known)
         require_cuda(BACKEND_NAME, "osft")
 
     def run(self, params: Params, callbacks: Sequence[Any]) -> MiniTrainerResult:
@@ -98,6 +107,7 @@ class MiniTrainerOSFTBackend(Backend):
         runner = CallbackRunner(callbacks)
         context = context_for_run(params, algorithm=self.algorithm_name,
                                   backend=self.backend_name)
+        context.params = callback_params(context.params)  # the library logs itself
         runner.fire("on_train_begin", context)
         result = self._train(params)
         context.result = result

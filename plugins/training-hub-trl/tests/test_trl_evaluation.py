@@ -213,7 +213,8 @@ def test_dpo_on_trl_holds_out_pairs_and_evaluates_them(
          "rejected": " the cat ."}) + "\n" for _ in range(10)))
     result = create_algorithm("dpo").train(**_values(
         assets, tmp_path / "out", data_path=str(pairs), effective_batch_size=4, max_steps=2,
-        learning_rate=5e-3, validation_split=0.2, save_best_metric="val_loss"))
+        learning_rate=5e-3, validation_split=0.2, save_best_metric="val_loss",
+        per_device_eval_batch_size=1))  # a peer name the trl backends carry out
     evaluations = [r for r in _records(tmp_path / "out") if "val_loss" in r]
     assert [r["step"] for r in evaluations] == [2]  # the last step (no frequency given)
     assert 0 < evaluations[0]["val_loss"] < 1.0 and "val_rewards/accuracies" in evaluations[0]

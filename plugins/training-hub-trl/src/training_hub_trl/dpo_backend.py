@@ -24,6 +24,8 @@ class TRLDPOBackend(Backend):
     )
     params_schema: ClassVar[type[Params] | None] = DPOParams
     callback_events: ClassVar[frozenset[str]] = frozenset(EVENTS)
+    #: training_hub 0.11.2 fields carried out here (evaluation.py, mapping.py).
+    honours_peer_fields: ClassVar[frozenset[str]] = frozenset({"per_device_eval_batch_size"})
     algorithm_name = "dpo"
     backend_name = "trl"
 

@@ -26,6 +26,8 @@ class TRLSFTBackend(Backend):
     )
     params_schema: ClassVar[type[Params] | None] = TrainingParams
     callback_events: ClassVar[frozenset[str]] = frozenset(EVENTS)
+    #: training_hub 0.11.2 fields carried out here (evaluation.py, mapping.py).
+    honours_peer_fields: ClassVar[frozenset[str]] = frozenset({"per_device_eval_batch_size"})
     algorithm_name = "sft"
     backend_name = "trl"
 

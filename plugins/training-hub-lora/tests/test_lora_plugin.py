@@ -108,6 +108,10 @@ def test_checkpoint_is_a_peft_adapter_that_reproduces_logits(trained: dict[str, 
     config = json.loads((checkpoint / "adapter_config.json").read_text())
     assert config["r"] == 8 and config["lora_alpha"] == 16
     assert set(config["target_modules"]) == set(DEFAULT_TARGET_MODULES)
+    # The model card (engine/model_card.py) is peft's kind: the Hub shows a peft adapter.
+    card = (checkpoint / "README.md").read_text()
+    assert "\nlibrary_name: peft\n" in card.split("---")[1]
+    assert "| training-hub |" in card and "AutoPeftModelForCausalLM" in card
 
     base = AutoModelForCausalLM.from_pretrained(trained["params"].model_path)
     loaded = PeftModel.from_pretrained(base, str(checkpoint))

@@ -171,6 +171,10 @@ def train(
     ckpt.check_output_dir(params)  # before anything is written
     owns_group = not (dist.is_available() and dist.is_initialized())
     device = resolve_device(params, local_rank=read_rank_env()[2])
+    if device.type == "cpu":  # freed activations go back to the OS (engine/cpu_memory.py)
+        from .cpu_memory import fix_malloc_mmap_threshold
+
+        fix_malloc_mmap_threshold()
     if params.tf32 is not None and device.type == "cuda":  # training_hub 0.11.2's tf32
         torch.backends.cuda.matmul.allow_tf32 = params.tf32
         torch.backends.cudnn.allow_tf32 = params.tf32

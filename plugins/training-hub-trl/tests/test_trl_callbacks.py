@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("trl")
 
-from training_hub import create_algorithm  # noqa: E402
-from training_hub.callbacks import TrainingHubCallback, TrainingHubContext  # noqa: E402
-from training_hub.testing.tiny import (  # noqa: E402
+from training_hub import create_algorithm
+from training_hub.callbacks import TrainingHubCallback, TrainingHubContext
+from training_hub.testing.tiny import (
     make_tiny_model,
     make_tiny_tokenizer,
     write_chat_jsonl,

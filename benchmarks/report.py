@@ -18,7 +18,7 @@ __all__ = ["DOC_PATH", "render", "write_report"]
 DOC_PATH = ROOT / "docs" / "benchmarks.md"
 FINDINGS = BENCH_DIR / "findings.md"
 ORDER = ("startup", "discovery", "cpu_sft", "gpu_sft", "gpu_osft", "osft_cost", "data_pipeline",
-         "lora_cpu", "embedding_cpu", "profile")
+         "lora_cpu", "embedding_cpu", "grpo_cpu", "profile")
 
 _INTRO = """\
 # Benchmarks

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "data_pipeline": "data_pipeline.py",
     "lora_cpu": "lora_cpu.py",
     "embedding_cpu": "embedding_cpu.py",
+    "grpo_cpu": "grpo_cpu.py",
     "profile": "profile_step.py",
     "estimate_accuracy": "estimate_accuracy.py",
 }

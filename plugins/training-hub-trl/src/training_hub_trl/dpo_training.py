@@ -19,6 +19,7 @@ from trl import DPOTrainer
 from training_hub._errors import DataError
 from training_hub.engine.data.split import validation_indices
 from training_hub.engine.model import load_tokenizer
+from training_hub.hub import resolve_inputs
 
 from .algorithm import DPOParams
 from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
@@ -104,6 +105,9 @@ def train_dpo(
     training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
+    # Hub ids (model_path, tokenizer_path, data_path with revision, data_subset,
+    # data_split) and save_to_disk folders become local paths, as on the native engine.
+    params = resolve_inputs(params)
     rows, locations, eval_rows, eval_locations = split_pairs(
         params, *read_preference_records(params.data_path)
     )

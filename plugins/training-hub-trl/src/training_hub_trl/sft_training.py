@@ -18,6 +18,7 @@ from training_hub.engine.batch import IGNORE_INDEX
 from training_hub.engine.data import TokenizedDataset
 from training_hub.engine.evaluation import load_run_data
 from training_hub.engine.model import load_tokenizer
+from training_hub.hub import resolve_inputs
 from training_hub.training_params import TrainingParams
 
 from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
@@ -61,6 +62,9 @@ def train_sft(
     training-hub's events on ``callbacks``."""
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
+    # Hub ids (model_path, tokenizer_path, data_path with revision, data_subset,
+    # data_split) and save_to_disk folders become local paths, as on the native engine.
+    params = resolve_inputs(params)
     mirror = open_storage(params)  # checkpoint_storage (rank 0), checked before anything
     resume_from = fetch_latest(params, prepare_output_dir(params))
     tokenizer = load_tokenizer(params)

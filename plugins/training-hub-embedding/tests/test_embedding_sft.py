@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_hub_embedding.data import load_examples, prepare_for_loss
+from training_hub_embedding.data import load_examples, prepare_for_loss, retrieval_task
 from training_hub_embedding.testing import (
     make_tiny_encoder,
     toy_labeled_rows,
@@ -57,24 +57,28 @@ def test_recall_at_1_rises_and_the_model_reloads(task: dict[str, Path], backend:
     losses = result.losses  # type: ignore[attr-defined]
     assert len(losses) == result.global_step == 120  # type: ignore[attr-defined]
     assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
-    texts = ["what is the capital of france", "tourists love paris in the summer", "two"]
+    # The saved folder is the model that was evaluated: SentenceTransformer(path) gives the
+    # metrics the run measured after training, and the native loader the same embeddings.
+    from sentence_transformers import SentenceTransformer
+    from training_hub_embedding.algorithm import EmbeddingSFTParams
+    from training_hub_embedding.evaluation import evaluate_retrieval
+    from training_hub_embedding.native import _load_encoder
+    from training_hub_embedding.packing import pack_texts
+
     folder = result["model_path"]  # type: ignore[index]
-    if backend == "native":
-        from training_hub_embedding.algorithm import EmbeddingSFTParams
-        from training_hub_embedding.native import _load_encoder
-        from training_hub_embedding.packing import pack_texts
-
-        params = EmbeddingSFTParams(model_path=folder, data_path="-", ckpt_output_dir="-")
-        encoder, tokenizer, _, _ = _load_encoder(params, torch.device("cpu"))
-        encoder.eval()
-        with torch.no_grad():
-            ours = encoder(pack_texts([tokenizer(t)["input_ids"] for t in texts],
-                                      torch.device("cpu")))
-        _same_embeddings_in_sentence_transformers(folder, ours, texts)
-    else:
-        from sentence_transformers import SentenceTransformer
-
-        assert SentenceTransformer(folder, device="cpu").encode(texts).shape == (3, 64)
+    reloaded = SentenceTransformer(folder, device="cpu")
+    eval_task = retrieval_task(load_examples(str(task["eval"])))
+    metrics = evaluate_retrieval(
+        lambda texts: reloaded.encode(list(texts), convert_to_tensor=True), eval_task)
+    assert metrics == pytest.approx(after, abs=1e-6)
+    texts = ["what is the capital of france", "tourists love paris in the summer", "two"]
+    params = EmbeddingSFTParams(model_path=folder, data_path="-", ckpt_output_dir="-")
+    encoder, tokenizer, _, _ = _load_encoder(params, torch.device("cpu"))
+    encoder.eval()
+    with torch.no_grad():
+        ours = encoder(pack_texts([tokenizer(t)["input_ids"] for t in texts],
+                                  torch.device("cpu")))
+    _same_embeddings_in_sentence_transformers(folder, ours, texts)
 
 
 class _StopAtThree(TrainingHubCallback):
@@ -149,3 +153,37 @@ def test_missing_column_is_refused_before_training(task: dict[str, Path]) -> Non
         train("embedding_sft", "native", model_path=str(task["model"]),
               data_path=str(task["train"]), ckpt_output_dir=str(task["root"] / "bad"),
               loss_type="mnrl", columns=["anchor", "negative"])
+
+
+def test_cached_mnrl_gives_mnrl_loss_and_gradients_in_mini_batches(task: dict[str, Path]) -> None:
+    from training_hub_embedding.algorithm import EmbeddingSFTParams
+    from training_hub_embedding.native import _load_encoder, _tokenize, _train_step
+    from training_hub_embedding.run import load_run_data
+
+    cpu = torch.device("cpu")
+    outcome = {}
+    for loss_type in ("mnrl", "cached_mnrl"):
+        params = EmbeddingSFTParams(model_path=str(task["model"]), data_path=str(task["train"]),
+                                    ckpt_output_dir=str(task["root"] / "unused"),
+                                    loss_type=loss_type, batch_size=8, mini_batch_size=4)
+        encoder, tokenizer, _, max_length = _load_encoder(params, cpu)
+        encoder.eval()  # no dropout: the two computations must agree exactly
+        data = load_run_data(params, lambda examples, sampler: 1)
+        token_ids, _ = _tokenize(tokenizer, data.train.rows, max_length)
+        texts_per_forward: list[int] = []
+        encoder.register_forward_pre_hook(
+            lambda module, args, seen=texts_per_forward: seen.append(len(args[0].lengths)))
+        loss = _train_step(encoder, data, params, list(range(8)), token_ids, cpu)
+        grads = {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
+        outcome[loss_type] = (float(loss), grads, texts_per_forward)
+    plain_loss, plain_grads, plain_forwards = outcome["mnrl"]
+    cached_loss, cached_grads, cached_forwards = outcome["cached_mnrl"]
+    assert plain_forwards == [16]  # 8 anchors and 8 positives in one pass
+    # GradCache: 4 chunks of mini_batch_size=4 texts embedded without a graph, then again
+    # with one, chunk by chunk: never more than 4 texts' activations held at once.
+    assert cached_forwards == [4] * 8
+    assert abs(cached_loss - plain_loss) < 1e-5
+    assert plain_grads.keys() == cached_grads.keys() and len(plain_grads) > 10
+    worst = max((plain_grads[n] - cached_grads[n]).abs().max().item() for n in plain_grads)
+    assert worst < 1e-5, worst
+    assert max(g.abs().max().item() for g in plain_grads.values()) > 1e-3  # not all zero

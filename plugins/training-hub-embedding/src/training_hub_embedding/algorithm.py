@@ -102,8 +102,9 @@ class EmbeddingSFTParams(Params):
     label_column: str = Field("label", description="Column of the label in {text, label} rows.")
     columns: list[str] | None = Field(
         None,
-        description="Columns of pair/triplet data in the order anchor, positive[, negative]. "
-        "None: columns named anchor/positive/negative, else the text columns in file order.",
+        description="Columns of pair/triplet data in the order anchor, positive[, negative] "
+        "(on the command line: --columns query,doc). None: columns named anchor/positive/"
+        "negative, else the text columns in file order.",
     )
     max_pairs_per_label: int = Field(
         10_000, ge=1,
@@ -150,6 +151,23 @@ class EmbeddingSFTParams(Params):
                 "Register it with a plugin's register_components hook or pass loss_fn."
             ) from None
         return value
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_from_text(cls, value: Any) -> Any:
+        """A flag or YAML string: a JSON list, or names separated by commas."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"columns={value!r} is not a JSON list; write it as "
+                                 "query,doc or [\"query\", \"doc\"]") from None
+        return [name.strip() for name in text.split(",") if name.strip()]
 
     @field_validator("columns")
     @classmethod

@@ -6,6 +6,12 @@ lookup asks for. A plugin that fails to import, targets another plugin API or wh
 raises is recorded as broken, reported once in one log line, and never stops
 the others. Registrations of one plugin are committed only when all its hooks
 succeeded.
+
+Every hook is called through pluggy's hook caller. The registration hooks of a
+plugin are called once, when it loads, through a manager that holds that plugin
+alone (``PluginLoader.registration_pm``): ``tryfirst``, ``trylast`` and
+``wrapper`` implementations behave as pluggy documents, one plugin's failure is
+its own, and loading n plugins stays linear in n.
 """
 
 from __future__ import annotations
@@ -145,6 +151,9 @@ class PluginLoader:
         self.settings = settings or PluginSettings.from_env()
         self.pm = _PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        #: Holds one plugin at a time, while its registration hooks are called.
+        self.registration_pm = _PluginManager(hookspecs.PROJECT_NAME)
+        self.registration_pm.add_hookspecs(_RegistrationHooks)
         self._register_builtin_trackers()
         self._advertised: list[Advertised] | None = None
         self._advertised_by_name: dict[str, list[Advertised]] = {}
@@ -215,9 +224,8 @@ class PluginLoader:
         self._builtins_loaded = True
         from . import __version__, components
 
-        self.pm.found = {}
-        self.pm.register(components, name="training-hub-core:training_hub.components")
-        self._collect_and_commit(components, Origin("training-hub-core", __version__))
+        name = "training-hub-core:training_hub.components"
+        self._collect_and_commit(components, name, Origin("training-hub-core", __version__))
 
     def _register_builtin_trackers(self) -> None:
         """metrics.jsonl, TensorBoard, MLflow and W&B (``training_hub.trackers``): built-in
@@ -234,14 +242,7 @@ class PluginLoader:
     def register_plugin(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object (module, class or instance) by hand."""
         plugin_name = name or getattr(plugin, "__name__", None) or repr(plugin)
-        origin = Origin(by_hand=plugin_name)
-        self.pm.found = {}
-        self.pm.register(plugin, name=plugin_name)
-        try:
-            self._collect_and_commit(plugin, origin)
-        except Exception:
-            self.pm.unregister(plugin)
-            raise
+        self._collect_and_commit(plugin, plugin_name, Origin(by_hand=plugin_name))
         return plugin_name
 
     def _load_entry_point(self, plugin: Advertised) -> None:
@@ -263,13 +264,9 @@ class PluginLoader:
             known_modules = len(sys.modules)
             module = _import(plugin.value)
             _check_api_version(module, plugin.value)
-            self.pm.found = {}
-            self.pm.register(module, name=f"{plugin.distribution}:{plugin.value}")
-            try:
-                collected = self._collect_and_commit(module, origin)
-            except Exception:
-                self.pm.unregister(module)
-                raise
+            collected = self._collect_and_commit(
+                module, f"{plugin.distribution}:{plugin.value}", origin
+            )
             self._loaded_values[plugin.value] = module
             if cache:
                 imported = list(itertools.islice(sys.modules, known_modules, None))
@@ -296,7 +293,9 @@ class PluginLoader:
         if files is not None and all(s is not None for s in stored):
             cache.remember(key, files, [s for s in stored if s is not None])
 
-    def _collect_and_commit(self, plugin: object, origin: Origin) -> list[Registration]:
+    def _collect_and_commit(self, plugin: object, name: str, origin: Origin) -> list[Registration]:
+        """Call ``plugin``'s registration hooks, then register it for its event hooks and
+        commit what it registered; on any error nothing of it stays registered."""
         collected: list[Registration] = []
 
         def collector(kind: str, arity: int, allowed: frozenset[str]) -> Callable[..., None]:
@@ -325,31 +324,39 @@ class PluginLoader:
             ),
             "register_components": collector("component", 3, frozenset()),
         }
-        for hook_name in _REGISTRATION_HOOKS:
-            for impl in self._own_hookimpls(plugin, hook_name):
-                impl.function(register=callbacks[hook_name])
-        self._sink(collected)
+        registration = self.registration_pm
+        registration.found = {}
+        try:
+            registration.register(plugin, name=name)
+            for hook_name in _REGISTRATION_HOOKS:
+                if registration.found.get(hook_name):
+                    getattr(registration.hook, hook_name)(register=callbacks[hook_name])
+        finally:
+            _unregister(registration, plugin)
+        self.pm.found = {}
+        try:
+            self.pm.register(plugin, name=name)
+            self._sink(collected)
+        except Exception:
+            _unregister(self.pm, plugin)
+            raise
         return collected
 
-    def _own_hookimpls(self, plugin: object, hook_name: str) -> list[Any]:
-        """The implementations of ``hook_name`` by ``plugin``, in pluggy's call order.
 
-        The plugin was registered last, so its implementations sit at the end of
-        the list unless an earlier plugin's ``tryfirst`` ones follow: scanning back
-        for as many as its registration found is short (scanning the whole list for
-        every plugin made loading quadratic in the number of plugins).
-        """
-        wanted = self.pm.found.get(hook_name, 0)
-        if not wanted:
-            return []
-        own = []
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            if impl.plugin is plugin:
-                own.append(impl)
-                if len(own) == wanted:
-                    break
-        own.reverse()
-        return own
+class _RegistrationHooks:
+    """The registration hook specifications alone (``registration_pm``): the event hooks
+    of a plugin are registered in the main manager only."""
+
+    register_algorithms = staticmethod(hookspecs.register_algorithms)
+    register_backends = staticmethod(hookspecs.register_backends)
+    register_components = staticmethod(hookspecs.register_components)
+
+
+def _unregister(pm: pluggy.PluginManager, plugin: object) -> None:
+    """Undo ``pm.register(plugin)``, also one that failed half-way (pluggy keeps the
+    implementations it added before an invalid one)."""
+    if pm.is_registered(plugin):
+        pm.unregister(plugin)
 
 
 def _import(value: str) -> Any:

@@ -176,31 +176,31 @@ def test_hookimpl_lookup_matches_pluggy() -> None:
                 plugin, name), name
 
 
-def test_own_hookimpls_in_pluggy_order_among_many_plugins() -> None:
+def test_own_hooks_in_pluggy_order_among_many_plugins() -> None:
+    """Each plugin's registration hooks run once, when it is registered, in pluggy's order
+    among its own implementations, whatever the markers of the plugins before it."""
     loader = plugin_manager()
+    calls: list[tuple[int, str]] = []
 
     def make(index: int, **opts: bool) -> types.ModuleType:
         module = types.ModuleType(f"order_{index}")
 
         @hookimpl(**opts)  # type: ignore[misc]
         def register_algorithms(register):  # type: ignore[no-untyped-def]
-            register.calls.append((index, "a"))
+            calls.append((index, "a"))
 
         @hookimpl(specname="register_algorithms", trylast=True)  # type: ignore[misc]
         def second(register):  # type: ignore[no-untyped-def]
-            register.calls.append((index, "b"))
+            calls.append((index, "b"))
 
         module.register_algorithms = register_algorithms  # type: ignore[attr-defined]
         module.second = second  # type: ignore[attr-defined]
         return module
 
     modules = [make(0, tryfirst=True), make(1), make(2, trylast=True), make(3)]
-    for module in modules:
-        loader.pm.found = {}
-        loader.pm.register(module)
-        impls = loader.pm.hook.register_algorithms.get_hookimpls()
-        expected = [impl for impl in impls if impl.plugin is module]
-        assert loader._own_hookimpls(module, "register_algorithms") == expected
-        assert len(expected) == 2
+    for index, module in enumerate(modules):
+        calls.clear()
+        loader.register_plugin(module, f"order-{index}")
+        assert calls == [(index, "a"), (index, "b")]
     for module in modules:
         loader.pm.unregister(module)

@@ -84,6 +84,9 @@ def test_sft_and_dpo_on_trl_train_from_hub_ids_offline(tmp_path: Path) -> None:
         assert result[algorithm]["steps"] == 2, result
         checkpoint = Path(result[algorithm]["last_checkpoint"])
         assert (checkpoint / "model.safetensors").is_file(), checkpoint
+        card = (checkpoint / "README.md").read_text()  # names the Hub ids, for the Hub
+        assert "base_model: acme/tiny-chat\n" in card, card[:400]
+        assert f"datasets:\n- acme/{'chat' if algorithm == 'sft' else 'pairs'}\n" in card
     # The data sets were read by datasets and written once as Parquet (the train split).
     written = sorted(p.name for p in (tmp_path / "cache" / "hub").glob("*.parquet"))
     assert len(written) == 2 and any(n.startswith("acme_chat-train-") for n in written)

@@ -75,6 +75,14 @@ def test_sft_on_trl_follows_the_native_engine_step_for_step(
     model = AutoModelForCausalLM.from_pretrained(str(final))
     assert model.config.use_cache is True
     assert AutoTokenizer.from_pretrained(str(final)).chat_template is not None
+    # its model card is the native engine's (base model, backend, data hash, losses)
+    card = (final / "README.md").read_text()
+    assert "tags:\n- training-hub\n- sft\n- trl\n" in card
+    assert f"| final training loss | {trl_losses[-1]:.6g} |" in card
+    import hashlib
+
+    assert hashlib.sha256(assets["chat"].read_bytes()).hexdigest() in card
+    assert "16 samples" in card and f"from `{assets['model']}`" in card
     base = AutoModelForCausalLM.from_pretrained(str(assets["model"]))
     moved = max(
         float((p - q).abs().max())

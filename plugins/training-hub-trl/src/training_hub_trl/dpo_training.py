@@ -24,6 +24,7 @@ from training_hub.hub import resolve_inputs
 from .algorithm import DPOParams
 from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
 from .mapping import build_dpo_config
+from .model_card import card_writer
 from .preference_data import read_preference_records
 from .result import TRLTrainResult
 from .runtime import (
@@ -107,7 +108,7 @@ def train_dpo(
         torch.set_num_threads(params.num_threads)
     # Hub ids (model_path, tokenizer_path, data_path with revision, data_subset,
     # data_split) and save_to_disk folders become local paths, as on the native engine.
-    params = resolve_inputs(params)
+    given, params = params, resolve_inputs(params)
     rows, locations, eval_rows, eval_locations = split_pairs(
         params, *read_preference_records(params.data_path)
     )
@@ -124,6 +125,7 @@ def train_dpo(
         processing_class=tokenizer,
         callbacks=trainer_callbacks,
     )
+    trainer.training_hub_card = card_writer(given, params, names, len(rows))
     setup_best(trainer, params, resume_from, mirror)
     truncated = check_pair_lengths(
         trainer.train_dataset, locations, params.max_seq_len, params.truncate

@@ -92,7 +92,8 @@ def load_causal_lm(params: TrainingParams) -> Any:
 
 
 def inference_config_on_save(trainer_class: type) -> type:
-    """A subclass of ``trainer_class`` that saves config.json with ``use_cache=True``."""
+    """A subclass of ``trainer_class`` that saves config.json with ``use_cache=True`` and,
+    when the trainer has a ``training_hub_card`` (model_card.card_writer), the model card."""
 
     class _Trainer(trainer_class):  # type: ignore[misc, valid-type]
         def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
@@ -103,6 +104,9 @@ def inference_config_on_save(trainer_class: type) -> type:
                 super().save_model(output_dir, _internal_call)
             finally:
                 config.use_cache = previous
+            card = getattr(self, "training_hub_card", None)
+            if card is not None and output_dir is not None and self.is_world_process_zero():
+                card(output_dir, self.state)
 
     _Trainer.__name__ = f"TrainingHub{trainer_class.__name__}"
     return _Trainer

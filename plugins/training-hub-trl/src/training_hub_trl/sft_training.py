@@ -23,6 +23,7 @@ from training_hub.training_params import TrainingParams
 
 from .evaluation import evaluating_trainer, fetch_latest, open_storage, setup_best
 from .mapping import build_sft_config
+from .model_card import card_writer
 from .result import TRLTrainResult
 from .runtime import (
     MetricsFile,
@@ -64,7 +65,7 @@ def train_sft(
         torch.set_num_threads(params.num_threads)
     # Hub ids (model_path, tokenizer_path, data_path with revision, data_subset,
     # data_split) and save_to_disk folders become local paths, as on the native engine.
-    params = resolve_inputs(params)
+    given, params = params, resolve_inputs(params)
     mirror = open_storage(params)  # checkpoint_storage (rank 0), checked before anything
     resume_from = fetch_latest(params, prepare_output_dir(params))
     tokenizer = load_tokenizer(params)
@@ -79,5 +80,6 @@ def train_sft(
         processing_class=tokenizer,
         callbacks=trainer_callbacks,
     )
+    trainer.training_hub_card = card_writer(given, params, names, len(training))
     setup_best(trainer, params, resume_from, mirror)
     return run_trainer(trainer, params, resume_from, trainer_callback(trainer, MetricsFile))

@@ -61,7 +61,11 @@ def test_every_image_a_page_shows_exists() -> None:
             if "://" in target:
                 continue
             shown += 1
-            assert (page.parent / target).is_file(), f"{page.relative_to(ROOT)} shows {target}"
+            assert (page.parent / target).is_file(), (
+                f"{page.relative_to(ROOT)} shows {target}, which is not there. Benchmark "
+                "figures: `python benchmarks/plots.py` draws them, then `git add "
+                "docs/images/benchmarks/`"
+            )
     assert shown >= 2  # the OSFT retention figure and the benchmark figures at least
 
 

@@ -71,7 +71,7 @@ def inventory(*, remember: bool = True) -> dict[str, Any]:
         "algorithms": algorithms,
         "plugins": [
             {"distribution": p.distribution, "version": p.version, "entry_point": p.name,
-             "module": p.value}
+             "module": p.value, **_api_fields(loader.api_notices, p.value)}
             for p in loader.advertised()
         ],
         "broken": [{**b.origin.to_dict(), "error": b.error, "message": b.line}
@@ -83,3 +83,11 @@ def inventory(*, remember: bool = True) -> dict[str, Any]:
                        "losers": [o.to_dict() for o in c.losers], "message": c.line}
                       for c in AlgorithmRegistry.conflicts()],
     }
+
+
+def _api_fields(notices: dict[str, str | None], value: str) -> dict[str, Any]:
+    """``api_declared`` (None: the plugin did not load) and ``notice`` of one plugin."""
+    if value not in notices:
+        return {"api_declared": None, "notice": None}
+    notice = notices[value]
+    return {"api_declared": notice is None, "notice": notice}

@@ -203,12 +203,22 @@ class RegistrationCache:
         self._keep[key] = entry
         return stored
 
-    def remember(self, key: str, files: list[str], registrations: list[Stored]) -> None:
+    def remember(self, key: str, files: list[str], registrations: list[Stored],
+                 *, api_notice: str | None = None) -> None:
+        """``api_notice``: the plugin declares no TRAINING_HUB_PLUGIN_API (``_plugins``)."""
         stamps = [_file_stamp(path) for path in files]
         if any(s is None for s in stamps):
             return
         self._keep[key] = {"files": stamps, "registrations": registrations}
+        if api_notice:
+            self._keep[key]["api_notice"] = api_notice
         self._changed = True
+
+    def api_notice(self, key: str) -> str | None:
+        """The API notice remembered with ``key`` (entries of plugins that declare their
+        API have none)."""
+        notice = self._keep.get(key, {}).get("api_notice")
+        return notice if isinstance(notice, str) else None
 
     def save(self) -> None:
         """Write what was recalled or remembered, when it differs from the file's content."""

@@ -164,6 +164,9 @@ class PluginLoader:
         self._broken_by_name: dict[str, list[BrokenPlugin]] = {}
         self._cache: RegistrationCache | None = None
         self._builtins_loaded = False
+        #: Entry-point value -> the notice of a loaded plugin that does not declare
+        #: ``TRAINING_HUB_PLUGIN_API`` (loaded as API 1); None for one that declares it.
+        self.api_notices: dict[str, str | None] = {}
 
     # --- discovery (metadata only) -----------------------------------------------
     def advertised(self) -> list[Advertised]:
@@ -257,20 +260,22 @@ class PluginLoader:
                 self._sink([Registration(kind, tuple(args), options, origin)
                             for kind, args, options in remembered])
                 self._loaded_values[plugin.value] = _REMEMBERED
+                self._note_api(plugin.value, cache.api_notice(key) if cache else None)
                 return
             except Exception:  # a damaged cache entry: the sink committed nothing
                 logger.debug("training-hub: cannot replay %s from the plugin cache", key)
         try:
             known_modules = len(sys.modules)
             module = _import(plugin.value)
-            _check_api_version(module, plugin.value)
+            notice = _check_api_version(module, plugin.value)
             collected = self._collect_and_commit(
                 module, f"{plugin.distribution}:{plugin.value}", origin
             )
             self._loaded_values[plugin.value] = module
+            self._note_api(plugin.value, notice)
             if cache:
                 imported = list(itertools.islice(sys.modules, known_modules, None))
-                self._offer_to_cache(cache, key, plugin, module, collected, imported)
+                self._offer_to_cache(cache, key, plugin, module, collected, imported, notice)
         except Exception as exc:  # a broken plugin must never break the others
             self._loaded_values[plugin.value] = None
             broken = BrokenPlugin(origin, f"{type(exc).__name__}: {exc}")
@@ -280,9 +285,14 @@ class PluginLoader:
                     self._broken_by_name.setdefault(other.name, []).append(broken)
             logger.warning("training-hub: %s", broken.line)
 
+    def _note_api(self, value: str, notice: str | None) -> None:
+        self.api_notices[value] = notice
+        if notice:
+            logger.debug("training-hub: %s", notice)
+
     def _offer_to_cache(self, cache: RegistrationCache, key: str, plugin: Advertised,
                         module: object, collected: list[Registration],
-                        imported: list[str]) -> None:
+                        imported: list[str], notice: str | None) -> None:
         """Remember a plugin's registrations when a later process can replay them exactly."""
         if getattr(module, OPT_OUT_ATTRIBUTE, True) is False:
             return
@@ -291,7 +301,8 @@ class PluginLoader:
         stored = [storable(r.kind, r.args, r.options) for r in collected]
         files = source_files(plugin.value.partition(":")[0].strip(), imported)
         if files is not None and all(s is not None for s in stored):
-            cache.remember(key, files, [s for s in stored if s is not None])
+            cache.remember(key, files, [s for s in stored if s is not None],
+                           api_notice=notice)
 
     def _collect_and_commit(self, plugin: object, name: str, origin: Origin) -> list[Registration]:
         """Call ``plugin``'s registration hooks, then register it for its event hooks and
@@ -367,12 +378,15 @@ def _import(value: str) -> Any:
     return module
 
 
-def _check_api_version(module: object, value: str) -> None:
+def _check_api_version(module: object, value: str) -> str | None:
+    """None for a plugin that declares a supported API; the notice for one that declares
+    none (loaded as API 1: pluggy plugins carry no such marker, and a user cannot add it
+    to someone else's plugin); :class:`RuntimeError` for an unsupported one."""
     version = getattr(module, "TRAINING_HUB_PLUGIN_API", None)
     if version is None:
-        raise RuntimeError(
-            f"{value} does not declare the plugin API it targets: add "
-            f"`TRAINING_HUB_PLUGIN_API = {PLUGIN_API_VERSION}` to the module"
+        return (
+            f"{value} does not declare TRAINING_HUB_PLUGIN_API; loaded as plugin API 1 "
+            f"(its authors can declare it: `TRAINING_HUB_PLUGIN_API = {PLUGIN_API_VERSION}`)"
         )
     if version not in _SUPPORTED_PLUGIN_APIS:
         raise RuntimeError(
@@ -380,6 +394,7 @@ def _check_api_version(module: object, value: str) -> None:
             f"{sorted(_SUPPORTED_PLUGIN_APIS)}: install a version of the plugin made for "
             "this training-hub, or upgrade training-hub"
         )
+    return None
 
 
 _loader: PluginLoader | None = None

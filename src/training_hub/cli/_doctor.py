@@ -74,7 +74,10 @@ def run_doctor() -> int:
         problems.append(broken["message"])
     for conflict in data["conflicts"]:
         problems.append(f"conflict: {conflict['message']}")
-    notes: list[str] = []
+    notes: list[str] = [
+        f"{plugin['distribution']} {plugin['version']}: {plugin['notice']}"
+        for plugin in data["plugins"] if plugin.get("notice")
+    ]
     for algo in data["algorithms"]:
         if algo["status"] != "ok":
             problems.append(algo["error"])

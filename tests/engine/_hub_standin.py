@@ -1,15 +1,14 @@
 """A local stand-in for the Hugging Face Hub's HTTP API, for tests (no network here).
 
 It listens on 127.0.0.1, records every request (method, path, headers, body) and
-answers the few routes huggingface_hub calls to download the files of the model
-repositories it is given (``models``: the revision, the file listing, each file), to
-create a repository, a branch and a commit (``validate-yaml`` accepts the model
-card, ``preupload`` answers "regular" for every file, so the commit carries the
-files inline), plus
-repositories made to fail: gated (401 with ``X-Error-Code: GatedRepo``) and
-unknown (404 ``RepoNotFound``), as the Hub answers them. Its request loop is
-bounded: it stops itself after ``max_requests`` requests or ``seconds``, whichever
-comes first.
+answers the few routes huggingface_hub calls to download the files of the model and
+data set repositories it is given (``models``, ``datasets``: the revision, the file
+listing, each file), to create a repository, a branch and a commit
+(``validate-yaml`` accepts the model card, ``preupload`` answers "regular" for every
+file, so the commit carries the files inline), plus repositories made to fail: gated
+(401 with ``X-Error-Code: GatedRepo``) and unknown (404 ``RepoNotFound``), as the Hub
+answers them. Its request loop is bounded: it stops itself after ``max_requests``
+requests or ``seconds``, whichever comes first.
 """
 
 from __future__ import annotations
@@ -44,6 +43,8 @@ class HubStandIn:
     gated: set[str] = field(default_factory=set)  # repo ids answered 401 GatedRepo
     #: Model repositories it serves for download: repo id -> {file name: content}.
     models: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    #: Data set repositories, the same way (file names may hold folders: data/x.parquet).
+    datasets: dict[str, dict[str, bytes]] = field(default_factory=dict)
     commit: str = "3" * 40
     max_requests: int = 50
     seconds: float = 120.0
@@ -100,15 +101,17 @@ class HubStandIn:
             if f"/{repo}/" in path or path.endswith(f"/{repo}"):
                 return 401, {"X-Error-Code": "GatedRepo",
                              "X-Error-Message": "Access to this repo is restricted."}, {}
-        for repo, files in self.models.items():
-            if path.startswith(f"/api/models/{repo}/revision/"):
+        served = [("models", "", repo, files) for repo, files in self.models.items()]
+        served += [("datasets", "/datasets", repo, files) for repo, files in self.datasets.items()]
+        for kind, root, repo, files in served:
+            if path.startswith(f"/api/{kind}/{repo}/revision/"):
                 return 200, {}, {"id": repo, "sha": self.commit,
                                  "siblings": [{"rfilename": name} for name in files]}
-            if path.startswith(f"/api/models/{repo}/tree/"):  # the file listing
+            if path.startswith(f"/api/{kind}/{repo}/tree/"):  # the file listing
                 return 200, {}, [{"type": "file", "path": name, "size": len(content),
                                   "oid": hashlib.sha1(content).hexdigest()}
                                  for name, content in files.items()]
-            prefix = f"/{repo}/resolve/"
+            prefix = f"{root}/{repo}/resolve/"
             if path.startswith(prefix):
                 name = path[len(prefix):].partition("/")[2]
                 if name not in files:

@@ -313,45 +313,58 @@ def _repo_requests(hub: HubStandIn, repo: str) -> list[tuple[str, str]]:
     return sorted((r.method, r.path) for r in hub.requests if f"/{repo}/" in r.path)
 
 
-def test_two_processes_download_a_hub_model_once(tmp_path: Path) -> None:
-    """A 2-process gloo run (torchrun) from a Hub id with an empty cache: rank 0 downloads,
-    rank 1 then finds the files in the cache. The stand-in Hub counts the requests: each
-    file is fetched once, and the run makes exactly the requests of one process alone."""
+def test_two_processes_download_hub_models_and_data_once(tmp_path: Path) -> None:
+    """A 2-process gloo run (torchrun) from a Hub model id and a Hub data set id with an
+    empty cache: rank 0 downloads, rank 1 then finds the files in the cache. The stand-in
+    Hub counts the requests: each file is fetched once, and the run makes exactly the
+    requests of one process alone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from training_hub.engine.launch import launch
 
     from ._engine_helpers import free_port
 
     served = tmp_path / "served"
     make_tiny_model(served, make_tiny_tokenizer(served))
-    files = {p.name: p.read_bytes() for p in served.iterdir() if p.is_file()}
-    hub = HubStandIn(models={"acme/tiny-dl": files}, max_requests=200, seconds=600)
+    model_files = {p.name: p.read_bytes() for p in served.iterdir() if p.is_file()}
+    rows = [json.loads(line) for line in
+            write_chat_jsonl(tmp_path / "chat.jsonl", 32).read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    data_files = {"data/train-00000-of-00001.parquet": (tmp_path / "train.parquet").read_bytes()}
+    hub = HubStandIn(models={"acme/tiny-dl": model_files}, datasets={"acme/chat-dl": data_files},
+                     max_requests=200, seconds=600)
     try:
-        alone, = _resolve(_hub_env(tmp_path / "alone", HF_ENDPOINT=hub.endpoint),
-                          ("model", "acme/tiny-dl", None))
-        assert alone[0] == "ok", alone
-        one_process = _repo_requests(hub, "acme/tiny-dl")
+        alone = _resolve(_hub_env(tmp_path / "alone", HF_ENDPOINT=hub.endpoint),
+                         ("model", "acme/tiny-dl", None), ("dataset", "acme/chat-dl", None))
+        assert [kind for kind, _ in alone] == ["ok", "ok"], alone
+        one_process = _repo_requests(hub, "acme/tiny-dl") + _repo_requests(hub, "acme/chat-dl")
         hub.requests.clear()
 
-        data = write_chat_jsonl(tmp_path / "chat.jsonl", 32)
         params = TrainingParams(
-            model_path="acme/tiny-dl", data_path=str(data), ckpt_output_dir=str(tmp_path / "out"),
-            data_cache_dir=str(tmp_path / "data-cache"), effective_batch_size=8,
-            max_tokens_per_gpu=512, max_seq_len=128, max_steps=2, quiet=True, tensorboard=False,
-            device="cpu", num_threads=1, nproc_per_node=2, master_port=free_port(),
+            model_path="acme/tiny-dl", data_path="acme/chat-dl",
+            ckpt_output_dir=str(tmp_path / "out"), data_cache_dir=str(tmp_path / "data-cache"),
+            effective_batch_size=8, max_tokens_per_gpu=512, max_seq_len=128, max_steps=2,
+            quiet=True, tensorboard=False, device="cpu", num_threads=1, nproc_per_node=2,
+            master_port=free_port(),
         )
         env = _hub_env(tmp_path / "ranks", HF_ENDPOINT=hub.endpoint, HF_HUB_OFFLINE="0")
         assert launch(params, env=env) == 0
-        two_processes = _repo_requests(hub, "acme/tiny-dl")
+        two_processes = _repo_requests(hub, "acme/tiny-dl") + _repo_requests(hub, "acme/chat-dl")
     finally:
         hub.close()
     downloads = [path for method, path in two_processes if method == "GET"
                  and "/resolve/" in path]
     fetched = sorted(path.rsplit("/", 1)[1] for path in downloads)
-    wanted = sorted(name for name in files if not name.endswith(".bin"))
-    assert fetched == wanted  # every model file once, not once per rank
+    wanted = sorted([*model_files, "train-00000-of-00001.parquet"])
+    assert fetched == wanted  # every file once, not once per rank
     assert two_processes == one_process
-    snapshot = tmp_path / "ranks" / "hub" / "models--acme--tiny-dl" / "snapshots" / hub.commit
+    hub_cache = tmp_path / "ranks" / "hub"
     saved = json.loads((tmp_path / "out" / "checkpoints" / "step-2" / "training_state"
                         / "params.json").read_text())
-    assert saved["model_path"] == str(snapshot)
+    assert saved["model_path"] == str(hub_cache / "models--acme--tiny-dl" / "snapshots"
+                                      / hub.commit)
+    data_file = Path(saved["data_path"])  # written once as Parquet, by rank 0
+    assert data_file.parent == tmp_path / "data-cache" / "hub"
+    assert pq.read_table(data_file).to_pylist() == rows
     assert len((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()) == 2

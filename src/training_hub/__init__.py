@@ -46,7 +46,12 @@ if TYPE_CHECKING:
         osft,
         sft,
     )
-    from .callbacks import TrainingHubCallback, TrainingHubContext, TrainingHubControl
+    from .callbacks import (
+        EarlyStopping,
+        TrainingHubCallback,
+        TrainingHubContext,
+        TrainingHubControl,
+    )
     from .hookspecs import hookimpl
     from .registry import Registry
     from .rewards import binary_reward, tool_call_reward
@@ -62,6 +67,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "DataError",
+    "EarlyStopping",
     "ParameterError",
     "PluginError",
     "Registry",
@@ -106,7 +112,7 @@ _LAZY: dict[str, str] = {
     "plot_loss": "._plot_loss",
     **{name: "._factory" for name in ("create_algorithm", "train")},
     **{name: ".callbacks" for name in
-       ("TrainingHubCallback", "TrainingHubContext", "TrainingHubControl")},
+       ("EarlyStopping", "TrainingHubCallback", "TrainingHubContext", "TrainingHubControl")},
     **{name: ".rewards" for name in ("binary_reward", "tool_call_reward")},
     "estimate": "._estimate",
     **{name: "._errors" for name in _ERRORS},

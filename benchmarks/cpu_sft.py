@@ -7,6 +7,12 @@ its own subprocess, several times, alternating; each figure is the best repeat.
 Throughput counts the steps after the first ``WARMUP_STEPS``. MFU divides the
 model FLOPs (``6 * params * tokens`` + attention) per second by the fp32
 ``torch.mm`` rate measured in this run.
+
+The same run also measures what observing a run costs: native sft with what a user's
+run has (one no-op callback implementing all nine events plus the plugin bridge, whose
+JSONL tracker writes metrics.jsonl) against native sft with no callback at all, both
+timed by the same per-step clock (``workers/native_sft_overhead.py``), alternating,
+best repeat each; the target is at most a 3% throughput regression.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ BATCH_SIZE = 8
 WARMUP_STEPS = 3
 LEARNING_RATE = 1e-3
 SEED = 42
+#: Largest throughput regression the callbacks and the JSONL tracker may cost.
+OVERHEAD_TARGET = 0.03
 
 
 def native_params(model: Path, data: Path, output: Path, cache: Path) -> dict[str, Any]:
@@ -66,6 +74,35 @@ def native_params(model: Path, data: Path, output: Path, cache: Path) -> dict[st
 def _best(runs: list[TrainRun]) -> tuple[TrainRun, float]:
     rated = [(run, steady_throughput(run, WARMUP_STEPS)[0]) for run in runs]
     return max(rated, key=lambda pair: pair[1])
+
+
+def _observer_overhead(
+    work: Path, model: Path, data: Path, env: dict[str, str], repeats: int, steps: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Step clocks of native sft without callbacks ("bare") and with a no-op callback and
+    the plugin bridge ("observed"), alternating which goes first."""
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "observed": []}
+    for repeat in range(repeats):
+        order = ("bare", "observed") if repeat % 2 == 0 else ("observed", "bare")
+        for variant in order:
+            out = work / f"overhead-{variant}-{repeat}"
+            spec = {"params": native_params(model, data, out, work / "cache"),
+                    "observed": variant == "observed"}
+            run = run_worker(
+                [sys.executable, str(BENCH_DIR / "workers" / "native_sft_overhead.py"),
+                 json.dumps(spec)], env, timeout=900,
+                log=RESULTS_DIR / "logs" / f"cpu_sft-overhead-{variant}-{repeat}.log")
+            if len(run["seconds"]) != steps:
+                raise RuntimeError(f"{variant} run timed {len(run['seconds'])} of {steps} steps")
+            runs[variant].append(run)
+        progress(f"observer overhead run {repeat + 1}/{repeats} done")
+    return runs
+
+
+def _steady_seconds(run: dict[str, Any]) -> float:
+    """Seconds of the steps after the first ``WARMUP_STEPS`` (the clock starts at step 1)."""
+    seconds: list[float] = run["seconds"]
+    return seconds[-1] - seconds[WARMUP_STEPS - 1]
 
 
 def main() -> None:
@@ -100,6 +137,7 @@ def main() -> None:
                 env, timeout=900,
                 log=RESULTS_DIR / "logs" / f"cpu_sft-trl-{repeat}.log")))
             progress(f"TRL run {repeat + 1}/{repeats} done")
+        overhead = _observer_overhead(work, model, data, env, 1 if args.quick else 3, steps)
         rate_after = matmul_gflops(THREADS)
     matmul_rate = max(rate_before, rate_after)
 
@@ -114,6 +152,19 @@ def main() -> None:
     native_rss = min(r.peak_rss_mb for r in runs["native"])
     trl_rss = min(r.peak_rss_mb for r in runs["trl"])
     speedup = native_tps / trl_tps
+    # the steady steps' tokens: the same batches in every native run (same data and seed)
+    steady_tokens = native.tokens[-1] - native.tokens[WARMUP_STEPS - 1]
+    for variant, variant_runs in overhead.items():
+        for run in variant_runs:
+            if run["extra"]["total_tokens"] != int(lengths.sum()):
+                raise RuntimeError(f"{variant} run trained {run['extra']['total_tokens']} "
+                                   f"tokens; expected {int(lengths.sum())}")
+    bare_s = min(_steady_seconds(r) for r in overhead["bare"])
+    observed_s = min(_steady_seconds(r) for r in overhead["observed"])
+    bare_tps, observed_tps = steady_tokens / bare_s, steady_tokens / observed_s
+    kept = observed_tps / bare_tps
+    logged = [r["extra"]["metrics_lines"] for r in overhead["observed"]]
+    timed = steps - WARMUP_STEPS
     rows = [
         Row("native sft throughput", native_tps, "tokens/s", "TRL SFTTrainer (padding_free)",
             trl_tps, speedup, ">= 2x TRL", speedup >= 2),
@@ -126,6 +177,13 @@ def main() -> None:
         Row("native sft final loss (last step)", native.losses[-1], "", "TRL final loss",
             trl.losses[-1], native.losses[-1] / trl.losses[-1], "reported (same steps/tokens)",
             None, note=f"first step: native {native.losses[0]:.3f}, TRL {trl.losses[0]:.3f}"),
+        Row("native sft with the JSONL tracker + a no-op callback", observed_tps, "tokens/s",
+            "native sft without callbacks", bare_tps, kept,
+            f"<= {OVERHEAD_TARGET:.0%} regression", kept >= 1 - OVERHEAD_TARGET,
+            note=f"regression {(1 - kept) * 100:.1f}%: {observed_s / timed * 1e3:.1f} vs "
+                 f"{bare_s / timed * 1e3:.1f} ms per step; the no-op "
+                 "callback implements all nine events, the plugin bridge carries the built-in "
+                 f"trackers ({min(logged)} metrics.jsonl lines per observed run)"),
     ]
     notes.append(
         f"{steps} optimizer steps of {BATCH_SIZE} samples, one epoch over {len(lengths)} demo "
@@ -151,6 +209,11 @@ def main() -> None:
                                                   for r in runs["native"]],
                        "peak_rss_mb": [r.peak_rss_mb for r in runs["native"]],
                        "losses": native.losses, "extra": native.extra},
+            "observer_overhead": {
+                variant: {"steady_s": [_steady_seconds(r) for r in variant_runs],
+                          "step_seconds": [r["seconds"] for r in variant_runs]}
+                for variant, variant_runs in overhead.items()
+            },
             "trl": {"tokens_per_s": [steady_throughput(r, WARMUP_STEPS)[0] for r in runs["trl"]],
                     "load_average_1m_at_end": [r.extra["load_average_1m_at_end"]
                                                for r in runs["trl"]],

@@ -11,7 +11,9 @@ from ._params import Params, describe_params
 __all__ = ["DOCUMENTED_ALGORITHMS", "parameter_reference", "params_markdown"]
 
 #: The first-party algorithms whose parameters the page documents.
-DOCUMENTED_ALGORITHMS = ("sft", "osft", "lora", "dpo")
+DOCUMENTED_ALGORITHMS = (
+    "sft", "osft", "lora", "dpo", "grpo", "lora_grpo", "embedding_sft", "gepa",
+)
 
 
 def _cell(text: str) -> str:
@@ -60,12 +62,15 @@ def parameter_reference() -> str:
         parts.append(f"## {name}\n")
         if schema.__doc__:
             parts.append(schema.__doc__.strip().splitlines()[0] + "\n")
-        if name == "sft":
-            parts.append(params_markdown(schema))
+        if name == "sft" or not issubclass(schema, TrainingParams):
+            parts.append(params_markdown(schema))  # gepa, embedding_sft: their own schema
         else:
             parts.append(params_markdown(schema, inherited=TrainingParams))
     return "\n".join(parts)
 
 
 if __name__ == "__main__":
+    from ._public import require_every_plugin
+
+    require_every_plugin("docs/parameters.md")
     print(parameter_reference(), end="")

@@ -24,7 +24,13 @@ from typing import Any
 
 from ._errors import AlgorithmNotFoundError, ParameterError
 
-__all__ = ["ALGORITHM_FUNCTIONS", "AlgorithmFunction", "algorithm_function", "function_parts"]
+__all__ = [
+    "ALGORITHM_FUNCTIONS",
+    "AlgorithmFunction",
+    "algorithm_function",
+    "function_parts",
+    "require_every_plugin",
+]
 
 
 class AlgorithmFunction(typing.NamedTuple):
@@ -265,5 +271,19 @@ def stub_source() -> str:
     return "".join(parts).rstrip() + "\n"
 
 
+def require_every_plugin(what: str) -> None:
+    """Refuse to generate ``what`` unless every first-party algorithm is installed: a page
+    or stub generated from a partial install describes the missing ones wrongly."""
+    missing = sorted({s.distribution for s in ALGORITHM_FUNCTIONS.values()
+                      if _schema_of(s.algorithm) is None})
+    if missing:
+        raise SystemExit(
+            f"{what} is generated from the full install, but {', '.join(missing)} "
+            "is not installed: run README's install command first (it installs every "
+            "plugin distribution), then generate again."
+        )
+
+
 if __name__ == "__main__":
+    require_every_plugin("src/training_hub/_signatures.pyi")
     print(stub_source(), end="")

@@ -388,8 +388,8 @@ def embedding_sft(
         text_column (str, default 'text'): Column of the text in {text, label} rows.
         label_column (str, default 'label'): Column of the label in {text, label} rows.
         columns (list[str] | None, default None): Columns of pair/triplet data in the order
-            anchor, positive[, negative]. None: columns named anchor/positive/negative, else
-            the text columns in file order.
+            anchor, positive[, negative] (on the command line: --columns query,doc). None:
+            columns named anchor/positive/negative, else the text columns in file order.
         max_pairs_per_label (int, default 10000): Pair losses on {text, label} rows: at most
             this many (anchor, positive) pairs are built per label.
         max_seq_length (int | None, default None): Token limit per text; longer texts are

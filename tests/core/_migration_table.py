@@ -22,8 +22,6 @@ END = "<!-- migration-table:end -->"
 
 #: What a user should know beyond the name: (function or "*", parameter) -> note.
 NOTES: dict[tuple[str, str], str] = {
-    ("*", "backend"): "default: the algorithm's default backend (`th list`); for "
-                      "sft/osft/lora_sft the native engine",
     ("*", "data_output_dir"): "default ~/.cache/training-hub (the peer: <ckpt_output_dir>/data)",
     ("*", "save_samples"): "a checkpoint each time another N samples were trained on; 0: off",
     ("*", "accelerate_full_state_at_epoch"): "False: epoch-end checkpoints are model-only "
@@ -92,6 +90,18 @@ def _mapping(function: str, name: str) -> str:
     return "**missing**"
 
 
+def _backend_note(function: str) -> str:
+    """The default backend of the algorithm ``function`` trains, as registered."""
+    from training_hub import AlgorithmRegistry
+    from training_hub._public import ALGORITHM_FUNCTIONS
+
+    spec = ALGORITHM_FUNCTIONS.get(function)
+    if spec is None:
+        return ""
+    default = AlgorithmRegistry.algorithm_entry(spec.algorithm).default_backend
+    return f"default `{default}` (`th list` shows the others)"
+
+
 def migration_table() -> str:
     """The markdown table, one row per peer function parameter."""
     rows = ["| function | training_hub 0.11.2 parameter | here | note |", "|---|---|---|---|"]
@@ -103,6 +113,8 @@ def migration_table() -> str:
                 continue
             name = param["name"]
             note = NOTES.get((function, name)) or NOTES.get(("*", name), "")
+            if name == "backend":
+                note = _backend_note(function)
             rows.append(f"| `{function}` | `{name}` | {_mapping(function, name)} | "
                         f"{_cell(note)} |")
     return "\n".join(rows) + "\n"
@@ -116,4 +128,7 @@ def rewrite_page() -> None:
 
 
 if __name__ == "__main__":
+    from training_hub._public import require_every_plugin
+
+    require_every_plugin("docs/migrating-from-training-hub.md")
     rewrite_page()

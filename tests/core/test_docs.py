@@ -44,10 +44,15 @@ def test_readme_installs_every_plugin_distribution() -> None:
 
 
 def test_parameter_reference_is_generated_from_the_schemas() -> None:
+    import pytest
+
     from training_hub import AlgorithmRegistry
-    from training_hub._paramdocs import parameter_reference
+    from training_hub._paramdocs import DOCUMENTED_ALGORITHMS, parameter_reference
 
     AlgorithmRegistry.reset()
+    installed = set(AlgorithmRegistry.list_algorithms())
+    if not set(DOCUMENTED_ALGORITHMS) <= installed:  # the page describes the full install
+        pytest.skip(f"not installed: {sorted(set(DOCUMENTED_ALGORITHMS) - installed)}")
     committed = (ROOT / "docs" / "parameters.md").read_text()
     assert committed == parameter_reference(), (
         "docs/parameters.md is out of date: python -m training_hub._paramdocs > "

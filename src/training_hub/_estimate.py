@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 from ._errors import ConfigError, ParameterError
 
-__all__ = ["MemoryEstimate", "estimate"]
+__all__ = ["METHODS", "MemoryEstimate", "estimate"]
 
 _GIB = 1024**3
 _GPU_LOSS_CHUNK = 4096  # the engine's chunk of LM-head rows on GPUs (engine/recipe.py)
-_METHODS = {"sft": "sft", "osft": "osft", "lora": "lora", "lora_sft": "lora", "qlora": "lora"}
+METHODS = {"sft": "sft", "osft": "osft", "lora": "lora", "lora_sft": "lora", "qlora": "lora"}
 
 
 @dataclass(frozen=True)
@@ -336,11 +336,11 @@ def estimate(
     """
     import torch
 
-    method = _METHODS.get(training_method.lower())
+    method = METHODS.get(training_method.lower())
     if method is None:
         raise ParameterError(
             f"estimate: training_method={training_method!r} is not one of "
-            f"{', '.join(sorted(_METHODS))}."
+            f"{', '.join(sorted(METHODS))}."
         )
     if num_gpus < 1:
         raise ParameterError(f"estimate: num_gpus must be at least 1, got {num_gpus}.")
@@ -377,10 +377,8 @@ def estimate(
     optimizer_states = 8 * trainable // shards
     # AdamW (foreach) holds temporaries of about one fp32 copy of the trained parameters.
     adam_temporaries = 4 * trainable // shards
-    # On CPU, loading keeps the safetensors file's pages (mmap) and a loading copy of the
-    # fp32 state resident: measured as about two more copies of the weights.
-    loading = 0 if on_gpu else 2 * 4 * parameters
-    weights += loading
+    # On CPU the engine fixes glibc's mmap threshold (engine/cpu_memory.py), so freed
+    # temporaries leave the process and RSS follows the live tensors counted here.
     first_step = weights + adapter_buffers + gradients + optimizer_states + adam_temporaries
     steady = weights + adapter_buffers + optimizer_states + activations + lm_head
     expected = max(first_step, steady + gradients // 2)

@@ -1,4 +1,5 @@
-"""The ``th`` command line: ``th list``, ``th info``, ``th train``, ``th doctor``, ``th plot``.
+"""The ``th`` command line: ``th list``, ``th info``, ``th train``, ``th estimate``,
+``th doctor``, ``th plot``.
 
 Every user error is one paragraph on stderr and exit code 2; a failed training
 exits with 1; no traceback unless ``--debug`` (or ``TRAINING_HUB_DEBUG=1``).

@@ -149,6 +149,46 @@ def train_command(
     run_train(algorithm, backend, config, ctx.args, dry_run=dry_run, demo=demo)
 
 
+@app.command(
+    "estimate",
+    short_help="Memory per device and, with data, training time (flags from the schema).",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def estimate_command(
+    ctx: typer.Context,
+    algorithm: str | None = typer.Argument(
+        None, help="Algorithm (sft, osft, lora) or `algorithm:` in the config file.",
+        autocompletion=_complete_algorithm,
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", help="Backend the calibration run uses.",
+        autocompletion=_complete_backend,
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML/JSON file of parameters; flags override it."
+    ),
+    demo: bool = typer.Option(False, "--demo", help="Estimate `th train ALGO --demo`."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    gpu_memory: float | None = typer.Option(
+        None, "--gpu-memory", help="GiB per GPU to check the fit against (default: this "
+        "GPU's, else 80)."
+    ),
+    calibration_steps: int | None = typer.Option(
+        None, "--calibration-steps", help="Steps timed after the first one (default 3)."
+    ),
+) -> None:
+    """Estimate: `th estimate sft --model-path M [--data-path D] [--key value]`.
+
+    Memory comes from the model's config (no weights loaded); with --data-path (or --demo)
+    a short calibration run on this machine predicts the training time. Every parameter
+    of the algorithm is a flag, as for `th train`.
+    """
+    from ._estimate import run_estimate
+
+    run_estimate(algorithm, backend, config, ctx.args, demo=demo, as_json=as_json,
+                 gpu_memory_gib=gpu_memory, calibration_steps=calibration_steps)
+
+
 @app.command("doctor", short_help="Check Python, torch, CUDA and plugins.")
 def doctor_command() -> None:
     """Check the environment: Python, torch, CUDA, installed plugins and their problems."""

@@ -11,7 +11,7 @@ import typer
 
 from .._errors import ParameterError
 
-__all__ = ["run_train"]
+__all__ = ["resolve_run", "run_train"]
 
 DEMO_OUTPUT_DIR = "th-demo-output"
 
@@ -25,6 +25,39 @@ def run_train(
     dry_run: bool,
     demo: bool,
 ) -> None:
+    algorithm, backend, trainer, params = resolve_run(
+        algorithm, backend, config, extra_args, demo=demo
+    )
+    if dry_run:
+        typer.echo(f"# th train {algorithm} --backend {backend} (dry run: nothing trained)")
+        typer.echo(json.dumps({"algorithm": algorithm, "backend": backend,
+                               "params": params.to_dict()}, indent=2))
+        if params.callbacks:
+            typer.echo("# callbacks: " + ", ".join(
+                f"{type(c).__module__}:{type(c).__qualname__}" for c in params.callbacks))
+        describe = getattr(trainer.backend, "dry_run", None)
+        if describe is not None:
+            typer.echo("# data statistics")
+            stats = {k: v for k, v in describe(params).items() if k != "params"}
+            typer.echo(json.dumps(stats, indent=2, default=str))
+        return
+
+    result = trainer.run(params)
+    _print_result(result)
+    if demo:
+        _demo_sample(result)
+
+
+def resolve_run(
+    algorithm: str | None,
+    backend: str | None,
+    config: Path | None,
+    extra_args: list[str],
+    *,
+    demo: bool,
+) -> tuple[str, str, Any, Any]:
+    """(algorithm, backend, trainer, validated params) from a config file, the demo's
+    defaults and ``--key value`` flags (flags win), checked as the backend checks them."""
     from .._algorithm_registry import AlgorithmRegistry
     from .._config_file import read_config_file
     from .._factory import choose_backend, create_algorithm
@@ -76,25 +109,7 @@ def run_train(
     params = validate_params(schema, values, where=f"{where} for '{algorithm}'")
     check_peer_fields(trainer.backend, params)
     trainer.backend.check_params(params)
-
-    if dry_run:
-        typer.echo(f"# th train {algorithm} --backend {backend} (dry run: nothing trained)")
-        typer.echo(json.dumps({"algorithm": algorithm, "backend": backend,
-                               "params": params.to_dict()}, indent=2))
-        if params.callbacks:
-            typer.echo("# callbacks: " + ", ".join(
-                f"{type(c).__module__}:{type(c).__qualname__}" for c in params.callbacks))
-        describe = getattr(trainer.backend, "dry_run", None)
-        if describe is not None:
-            typer.echo("# data statistics")
-            stats = {k: v for k, v in describe(params).items() if k != "params"}
-            typer.echo(json.dumps(stats, indent=2, default=str))
-        return
-
-    result = trainer.run(params)
-    _print_result(result)
-    if demo:
-        _demo_sample(result)
+    return algorithm, backend, trainer, params
 
 
 def _print_result(result: Any) -> None:

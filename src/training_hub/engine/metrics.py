@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..trackers._jsonl import METRICS_FILENAME, truncate_metrics
+from .eta import format_seconds
 
 __all__ = ["METRICS_FILENAME", "MetricsLogger", "truncate_metrics"]
 
@@ -46,7 +47,6 @@ class MetricsLogger:
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
-                TimeRemainingColumn,
             )
 
             self._progress = Progress(
@@ -55,12 +55,12 @@ class MetricsLogger:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                # the run's own ETA: planned tokens at the measured tokens/s (eta.py)
+                TextColumn("ETA {task.fields[eta]}"),
             )
             self._progress.start()
             self._task = self._progress.add_task(
-                "train", total=total_steps, completed=start_step, info=""
+                "train", total=total_steps, completed=start_step, info="", eta="-"
             )
 
     def log(self, record: dict[str, Any]) -> None:
@@ -69,12 +69,16 @@ class MetricsLogger:
             f"loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
             f"{record['tokens_per_second']:.0f} tok/s"
         )
+        eta = record.get("eta_s")
         if self._progress is not None:
-            self._progress.update(self._task, completed=step, info=summary)
-        else:
-            logger.info(
-                "step %d/%d  epoch %d  %s", step, self._total_steps, record["epoch"], summary
-            )
+            self._progress.update(self._task, completed=step, info=summary,
+                                  eta="-" if eta is None else format_seconds(eta))
+            return
+        if eta is not None:
+            summary += f"  ETA {format_seconds(eta)}"
+        logger.info(
+            "step %d/%d  epoch %d  %s", step, self._total_steps, record["epoch"], summary
+        )
 
     def log_evaluation(self, record: dict[str, Any]) -> None:
         """An evaluation's record (``val_loss``...) on the console."""

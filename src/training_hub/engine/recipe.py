@@ -43,6 +43,7 @@ from .distributed import (
     shard_model,
     wait_for_all,
 )
+from .eta import RunClock, planned_step_tokens
 from .evaluation import (
     BestCheckpoint,
     Evaluator,
@@ -474,6 +475,9 @@ class _Run:
         run_start = time.perf_counter()
         elapsed_before = state.elapsed_s
         window_start, window_tokens = run_start, 0
+        # tokens/s of the first steps times the planned tokens: the run's time and ETA (eta.py)
+        clock = RunClock(planned_step_tokens(self.batcher, state.step, self.total_steps))
+        self.clock, last_step_end = clock, run_start
         for step in self.batcher:
             if state.step >= self.total_steps:
                 break
@@ -525,6 +529,11 @@ class _Run:
             state.elapsed_s = elapsed_before + time.perf_counter() - run_start
             state.extra["data"] = self.batcher.state_dict()
             window_tokens += step.num_tokens
+            now = time.perf_counter()
+            prediction = clock.step_done(now - last_step_end)
+            last_step_end = now
+            if prediction is not None:
+                self._note(prediction.describe())
             if self.callbacks:
                 self.fire_step_end(step_number, loss, lr, norm, step.num_loss_tokens, finite)
 
@@ -543,6 +552,8 @@ class _Run:
                         "elapsed_s": round(state.elapsed_s, 3),
                         "skipped": not finite,
                     }
+                    if clock.remaining_s is not None:
+                        record["eta_s"] = round(clock.remaining_s, 3)
                     self.metrics.log(record)
                     self.fire_log(record)
                     window_start, window_tokens = now, 0

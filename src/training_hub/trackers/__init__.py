@@ -50,7 +50,7 @@ METRIC_NAMES: Final[Mapping[str, str]] = {
     "val_num_samples": "eval/num_samples",
 }
 #: Record keys that are positions or flags, not metrics to chart.
-_NOT_METRICS: Final = frozenset({"step", "epoch", "elapsed_s", "skipped"})
+_NOT_METRICS: Final = frozenset({"step", "epoch", "elapsed_s", "eta_s", "skipped"})
 
 #: Module:attribute of each built-in tracker plugin, in the order they are registered.
 BUILTIN_TRACKERS: Final = (

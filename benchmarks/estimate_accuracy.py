@@ -8,7 +8,8 @@ tokens (pre-tokenized samples of that length), the case the estimate describes.
 Target: within 20% on CPU (10% on GPU, measured with max_memory_allocated when a
 GPU is present).
 
-Time: the calibration run and ETA are in docs/estimate.md; the demo's time ratio is not a case here yet.
+Time: the calibration run and ETA are in docs/estimate.md; the demo's time ratio is
+not a case here yet.
 
     python benchmarks/estimate_accuracy.py [--quick]
 """

@@ -4,6 +4,7 @@ embeddings, callbacks steer the run, and bad data is one clear DataError."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,8 +109,14 @@ def test_callbacks_see_the_run_and_stop_it(task: dict[str, Path], backend: str) 
     result = _train(task, backend, f"stop-{backend}", num_epochs=1, callbacks=[callback])
     assert result.global_step == 3 and result.stopped_early  # type: ignore[attr-defined]
     assert callback.events.count("on_step_end") == 3
-    assert callback.events[0] == "on_evaluate" and callback.events[-1] == "on_train_end"
+    assert callback.events[:2] == ["on_train_begin", "on_evaluate"]  # metrics before training
+    assert callback.events[-1] == "on_train_end"
     assert callback.events.count("on_evaluate") == 2
+    # metrics.jsonl (training-hub's tracker) holds the evaluations before and after, once each.
+    records = [json.loads(line) for line in
+               (task["root"] / f"stop-{backend}" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in records if "eval_recall@1" in r]
+    assert [r["step"] for r in evaluations] == [0, 3]
 
 
 def test_triplet_loss_on_labeled_rows_trains_natively(task: dict[str, Path]) -> None:

@@ -151,5 +151,6 @@ def resolve_loss(params: EmbeddingSFTParams) -> ResolvedLoss:
     component = LOSSES.get(name)
     if _is_sentence_transformers_loss(component):
         return _custom(name, component, f"loss '{name}' of the losses registry")
-    built = LOSSES.build(name) if isinstance(component, type) else component()
+    # A class is built with no arguments; a registered function is returned as it is.
+    built = LOSSES.build(name)
     return _custom(name, built, f"loss '{name}' of the losses registry")

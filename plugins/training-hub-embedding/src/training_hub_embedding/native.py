@@ -1,11 +1,11 @@
 """``NativeEmbeddingBackend``: embedding_sft on training-hub's own loop, padding-free.
 
-Reads top to bottom: load the encoder and check it can be packed, tokenize every
-text once, then per step pack the batch's texts into one row, embed, pool, compute
-the loss (in GradCache chunks for cached_mnrl), AdamW step with sentence-
-transformers' schedule (linear warmup and decay, gradient clipping at 1.0). The
-model is saved in sentence-transformers format. Retrieval metrics on
-eval_data_path before and after; callback events throughout.
+Reads top to bottom: read and check the data, load the encoder and check it can
+be packed, tokenize every text once, then per step pack the batch's texts into
+one row, embed, pool, compute the loss (in GradCache chunks for cached_mnrl),
+AdamW step with sentence-transformers' schedule (linear warmup and decay,
+gradient clipping at 1.0). The model is saved in sentence-transformers format.
+Retrieval metrics on eval_data_path before and after; callback events throughout.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .algorithm import EmbeddingSFTParams
 from .result import EmbeddingResult
 from .run import (
     EmbeddingBackend,
-    MetricsFile,
     RunEvents,
     load_run_data,
     prefixed,
@@ -66,13 +65,13 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         torch.manual_seed(params.seed)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-        # --- the model -----------------------------------------------------------------
-        encoder, tokenizer, layout, max_length = _load_encoder(params, device)
-        check_packable(encoder, tokenizer, device)
-
-        # --- the data, tokenized once --------------------------------------------------
+        # --- the data (read and checked before the model is loaded) ---------------------
         data = load_run_data(params, lambda examples, sampler: math.ceil(
             len(epoch_batches(examples, params.batch_size, sampler, random.Random(0)))))
+
+        # --- the model, and the data tokenized once ----------------------------------------
+        encoder, tokenizer, layout, max_length = _load_encoder(params, device)
+        check_packable(encoder, tokenizer, device)
         token_ids, truncated = _tokenize(tokenizer, data.train.rows, max_length)
         if truncated:
             logger.warning("embedding_sft: %d training texts are longer than %d tokens and "
@@ -96,13 +95,14 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: _linear_schedule(step, warmup, data.total_steps))
 
+        # metrics.jsonl and the other trackers log the on_log / on_evaluate records.
         output_dir = Path(params.ckpt_output_dir)
-        metrics_file = MetricsFile(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
         events = RunEvents(callbacks, params, self.backend_name, data.total_steps)
+        events.fire("on_train_begin", step=0, epoch=0)
         metrics_before: dict[str, float] = {}
         if data.evaluation is not None:
             metrics_before = evaluate_retrieval(encode, data.evaluation)
-            metrics_file.write({"step": 0, **prefixed(metrics_before)})
             events.fire("on_evaluate", step=0, metrics=prefixed(metrics_before))
 
         # --- the loop ------------------------------------------------------------------
@@ -110,7 +110,6 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         rng = random.Random(params.seed)
         losses: list[float] = []
         step, examples_seen, train_seconds = 0, 0, 0.0
-        events.fire("on_train_begin", step=0, epoch=0)
         epoch = 0
         while step < data.total_steps and not events.control.should_training_stop:
             events.fire("on_epoch_begin", epoch=epoch)
@@ -133,12 +132,10 @@ class NativeEmbeddingBackend(EmbeddingBackend):
                 events.fire("on_step_end", step=step, epoch=epoch, loss=value,
                             learning_rate=learning_rate)
                 if step % params.logging_steps == 0 or step == data.total_steps:
-                    record = {"step": step, "epoch": epoch, "loss": value, "lr": learning_rate,
+                    record = {"loss": value, "lr": learning_rate,
                               "examples_per_second": examples_seen / train_seconds}
-                    metrics_file.write(record)
                     events.fire("on_log", metrics=record)
-                self._steer(events, encoder, tokenizer, layout, max_length, data, encode,
-                            metrics_file, step)
+                self._steer(events, encoder, tokenizer, layout, max_length, data, encode, step)
             events.fire("on_epoch_end", epoch=epoch)
             epoch += 1
 
@@ -148,7 +145,6 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         metrics_after: dict[str, float] = {}
         if data.evaluation is not None:
             metrics_after = evaluate_retrieval(encode, data.evaluation)
-            metrics_file.write({"step": step, **prefixed(metrics_after)})
             events.fire("on_evaluate", step=step, metrics=prefixed(metrics_after))
         result = EmbeddingResult(
             status="success", model_path=str(output_dir), num_samples=len(data.train),
@@ -162,8 +158,7 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         return result
 
     def _steer(self, events: RunEvents, encoder: Any, tokenizer: Any, layout: Any,
-               max_length: int, data: Any, encode: Any, metrics_file: MetricsFile,
-               step: int) -> None:
+               max_length: int, data: Any, encode: Any, step: int) -> None:
         """Act on the callbacks' save / evaluate requests at this step boundary."""
         from .evaluation import evaluate_retrieval
 
@@ -177,7 +172,6 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         if control.should_evaluate:
             control.should_evaluate = False
             metrics = evaluate_retrieval(encode, data.evaluation) if data.evaluation else {}
-            metrics_file.write({"step": step, **prefixed(metrics)})
             events.fire("on_evaluate", metrics=prefixed(metrics))
 
 

@@ -1,5 +1,5 @@
-"""What both backends of embedding_sft share: the backend base class, the run's data,
-its callback events and its metrics file.
+"""What both backends of embedding_sft share: the backend base class, the run's data
+and its callback events (metrics.jsonl and the other trackers log what they report).
 
 A backend receives the validated :class:`EmbeddingSFTParams` and the run's callbacks
 (``run(params, callbacks)``); the old entry ``execute_training(dict)`` builds the
@@ -8,13 +8,11 @@ schema instance and calls ``run``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from training_hub import Backend, ParameterError
@@ -26,7 +24,7 @@ from .losses import ResolvedLoss, resolve_loss
 from .result import EmbeddingResult
 from .sampling import SamplerName
 
-__all__ = ["EmbeddingBackend", "MetricsFile", "RunData", "RunEvents", "load_run_data"]
+__all__ = ["EmbeddingBackend", "RunData", "RunEvents", "load_run_data"]
 
 logger = logging.getLogger("training_hub.embedding")
 ALGORITHM = "embedding_sft"
@@ -118,19 +116,6 @@ class RunEvents:
         for name, value in fields.items():
             setattr(self.context, name, value)
         self.runner.fire(event, self.context)
-
-
-class MetricsFile:
-    """``<ckpt_output_dir>/metrics.jsonl``: one JSON record per log or evaluation."""
-
-    def __init__(self, output_dir: Path) -> None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        self.path = output_dir / "metrics.jsonl"
-        self.path.write_text("", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
 
 
 def prefixed(metrics: dict[str, float]) -> dict[str, float]:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .algorithm import EmbeddingSFTParams
 from .result import EmbeddingResult
-from .run import EmbeddingBackend, MetricsFile, RunEvents, load_run_data, prefixed
+from .run import EmbeddingBackend, RunEvents, load_run_data, prefixed
 
 __all__ = ["SentenceTransformersBackend"]
 
@@ -60,16 +60,17 @@ class SentenceTransformersBackend(EmbeddingBackend):
             return model.encode(list(texts), convert_to_tensor=True, batch_size=256,
                                 show_progress_bar=False)
 
+        # metrics.jsonl and the other trackers log the on_log / on_evaluate records.
         output_dir = Path(params.ckpt_output_dir)
-        metrics_file = MetricsFile(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
         events = RunEvents(callbacks, params, self.backend_name, data.total_steps)
+        events.fire("on_train_begin", step=0, epoch=0)
         metrics_before: dict[str, float] = {}
         if data.evaluation is not None:
             metrics_before = evaluate_retrieval(encode, data.evaluation)
-            metrics_file.write({"step": 0, **prefixed(metrics_before)})
             events.fire("on_evaluate", step=0, metrics=prefixed(metrics_before))
 
-        bridge = _bridge(events, metrics_file, step_losses, data, encode)
+        bridge = _bridge(events, step_losses, data, encode)
         trainer = SentenceTransformerTrainer(
             model=model,
             args=_training_arguments(params, data, on_gpu),
@@ -84,7 +85,6 @@ class SentenceTransformersBackend(EmbeddingBackend):
         metrics_after: dict[str, float] = {}
         if data.evaluation is not None:
             metrics_after = evaluate_retrieval(encode, data.evaluation)
-            metrics_file.write({"step": trainer.state.global_step, **prefixed(metrics_after)})
             events.fire("on_evaluate", step=trainer.state.global_step,
                         metrics=prefixed(metrics_after))
         seconds = bridge.train_seconds()
@@ -188,8 +188,7 @@ def _training_arguments(params: EmbeddingSFTParams, data: Any, on_gpu: bool) -> 
     )
 
 
-def _bridge(events: RunEvents, metrics_file: MetricsFile, step_losses: list[float],
-            data: Any, encode: Any) -> Any:
+def _bridge(events: RunEvents, step_losses: list[float], data: Any, encode: Any) -> Any:
     """A TrainerCallback firing training-hub's events and honouring their control flags."""
     from transformers import TrainerCallback
 
@@ -206,7 +205,7 @@ def _bridge(events: RunEvents, metrics_file: MetricsFile, step_losses: list[floa
             return self.ended - self.started - self.steering
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            events.fire("on_train_begin", step=state.global_step, epoch=0)
+            # training-hub's on_train_begin was fired before the first evaluation.
             self.started = time.perf_counter()
 
         def on_epoch_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
@@ -234,18 +233,16 @@ def _bridge(events: RunEvents, metrics_file: MetricsFile, step_losses: list[floa
             if ours.should_evaluate:
                 ours.should_evaluate = False
                 metrics = evaluate_retrieval(encode, data.evaluation) if data.evaluation else {}
-                metrics_file.write({"step": state.global_step, **prefixed(metrics)})
                 events.fire("on_evaluate", metrics=prefixed(metrics))
             self.steering += time.perf_counter() - started
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
                    **kw: Any) -> None:
             if logs and "loss" in logs:
-                record = {"step": state.global_step, "epoch": int(state.epoch or 0),
-                          "loss": float(logs["loss"]),
+                record = {"loss": float(logs["loss"]),
                           "lr": float(logs.get("learning_rate", 0.0))}
-                metrics_file.write(record)
-                events.fire("on_log", metrics=record)
+                events.fire("on_log", step=state.global_step, epoch=int(state.epoch or 0),
+                            metrics=record)
 
         def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"

@@ -19,10 +19,16 @@ nox.options.default_venv_backend = "venv"
 ROOT = Path(__file__).parent
 PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
 CONSTRAINTS = ("-c", "constraints.txt")
+#: Extras a plugin's tests need (its backend's library), installed with it.
+PLUGIN_EXTRAS = {"training-hub-embedding": "[sentence-transformers]"}
+
+
+def _spec(plugin: Path) -> str:
+    return str(plugin) + PLUGIN_EXTRAS.get(plugin.name, "")
 
 
 def _install_all(session: nox.Session, *extra: str) -> None:
-    editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
+    editable = [arg for plugin in PLUGINS for arg in ("-e", _spec(plugin))]
     session.install(*CONSTRAINTS, "-e", ".[engine,dev,parquet,plot,tensorboard,hub]", *editable,
                     *extra)
 
@@ -60,7 +66,7 @@ def plugins(session: nox.Session) -> None:
         pip = str(venv / "bin" / "pip")
         local = [arg for dep in _local_plugin_dependencies(plugin) for arg in ("-e", str(dep))]
         session.run(pip, "install", "-q", *CONSTRAINTS, "-e", ".[engine,dev]", *local, "-e",
-                    str(plugin), external=True)
+                    _spec(plugin), external=True)
         session.run(str(venv / "bin" / "pytest"), "-q", str(plugin / "tests"), external=True)
 
 
@@ -79,7 +85,7 @@ def gpu(session: nox.Session) -> None:
 
     torch is not pinned to the CPU build here, so pip installs its default CUDA build.
     """
-    editable = [arg for plugin in PLUGINS for arg in ("-e", str(plugin))]
+    editable = [arg for plugin in PLUGINS for arg in ("-e", _spec(plugin))]
     session.install("-e", ".[engine,dev]", *editable, "liger-kernel")
     session.run("pytest", "-q", "-m", "gpu", "-rs", "tests",
                 *[str(p / "tests") for p in PLUGINS], *session.posargs)

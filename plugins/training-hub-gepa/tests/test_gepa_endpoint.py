@@ -47,6 +47,9 @@ class Recorder(TrainingHubCallback):
     def on_evaluate(self, context: Any) -> None:
         self._keep("on_evaluate", context)
 
+    def on_log(self, context: Any) -> None:
+        self._keep("on_log", context)
+
     def on_save(self, context: Any) -> None:
         self._keep("on_save", context)
 
@@ -128,6 +131,8 @@ def test_best_candidate_beats_the_seed_and_everything_is_written(tmp_path: Path)
     assert names.count("on_evaluate") == len(result.candidates)
     steps = [step for name, step, _ in recorder.events if name == "on_step_end"]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 2
+    logs = [m for name, _, m in recorder.events if name == "on_log"]
+    assert len(logs) == len(steps) and all("best_val_score" in m for m in logs)
     assert "on_save" in names and recorder.result is result
 
 

@@ -305,12 +305,30 @@ def _metadata_name_and_version(dist: Any) -> tuple[str, str]:
 
 
 def _metadata_entry_points(group: str) -> list[EntryPointInfo]:
+    # importlib.metadata.entry_points() parses every distribution's file at once, and
+    # one malformed line anywhere (in any finder's distributions, e.g. those of the
+    # third-party importlib_metadata) raises for all of them; read them one by one.
     from importlib import metadata
 
-    return [
-        EntryPointInfo(ep.name, ep.value, *_metadata_name_and_version(ep.dist))
-        for ep in metadata.entry_points(group=group)
-    ]
+    found: list[EntryPointInfo] = []
+    seen: set[str] = set()
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        key = _normalize(str(name)) if name else ""
+        if key in seen:
+            continue
+        seen.add(key)
+        folder = getattr(dist, "_path", None)
+        if folder is not None:
+            found += _folder_entry_points(str(folder), dist.read_text("entry_points.txt"), group)
+            continue
+        try:
+            points = list(dist.entry_points.select(group=group))
+        except (TypeError, ValueError):
+            continue
+        found += [EntryPointInfo(ep.name, ep.value, *_metadata_name_and_version(dist))
+                  for ep in points]
+    return found
 
 
 def _metadata_version(name: str) -> str | None:

@@ -27,7 +27,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["Completion", "SamplingSettings", "generation_attention", "sample_groups"]
+__all__ = [
+    "Completion", "SamplingSettings", "generation_attention", "group_generator", "sample_groups",
+]
 
 
 @dataclass(frozen=True)
@@ -185,3 +187,19 @@ def sample_groups(
     finally:
         model.train(was_training)
     return [completion for index in range(len(prompts)) for completion in results[index]]
+
+
+def group_generator(seed: int, batch: int, prompt_id: int) -> torch.Generator:
+    """The random source of one group: a CPU generator seeded from ``seed``, the generation
+    batch (counted over the whole run) and the prompt's index in the training set alone.
+
+    Nothing else (the process, how prompts are sharded, batched or ordered, what was
+    sampled before) changes a group's draws, so a run sampled on any number of processes
+    or resumed from a checkpoint samples the same completions.
+    """
+    import hashlib
+
+    key = hashlib.blake2b(f"grpo-sampling/{seed}/{batch}/{prompt_id}".encode(), digest_size=8)
+    generator = torch.Generator()
+    generator.manual_seed(int.from_bytes(key.digest(), "little") & (2**63 - 1))
+    return generator

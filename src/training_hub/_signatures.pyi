@@ -598,14 +598,19 @@ def gepa(
 def grpo(
     *,
     model_path: str,
-    data_path: str,
     ckpt_output_dir: str,
     reward_fn: list[Any],
     backend: str | None = None,
+    data_path: str | None = None,
+    tasks: list[dict[str, Any]] | None = None,
     reward_weights: list[float] | None = None,
     n_train: int | None = None,
     n_val: int = 0,
     eval_data_path: str | None = None,
+    revision: str | None = None,
+    data_revision: str | None = None,
+    data_subset: str | None = None,
+    data_split: str | None = None,
     num_iterations: int = 1,
     max_steps: int | None = None,
     group_size: int = 8,
@@ -621,6 +626,9 @@ def grpo(
     max_prompt_length: int = 16384,
     rollout_batch_size: int = 64,
     mask_truncated_completions: bool = False,
+    gpu_memory_utilization: float | None = None,
+    tensor_parallel_size: int = 1,
+    enforce_eager: bool = False,
     loss_type: Literal['grpo', 'dr_grpo', 'dapo', 'bnpo'] = 'dapo',
     use_dr_grpo: bool | None = None,
     scale_rewards: Literal['group', 'batch', 'none'] = 'group',
@@ -679,10 +687,6 @@ def grpo(
         model_path (str, required): Hugging Face model folder (config.json, tokenizer,
             safetensors weights), or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct (see
             revision).
-        data_path (str, required): Prompts: .jsonl, .json or .parquet records with a
-            `prompt` (text, or chat messages rendered with the chat template and a
-            generation prompt) and any other columns, which reach the reward functions as
-            keyword lists.
         ckpt_output_dir (str, required): Folder for checkpoints, metrics.jsonl and logs of
             this run.
         reward_fn (list[Any], required): Reward function(s): callables with TRL's signature
@@ -693,6 +697,13 @@ def grpo(
         backend (str | None, default None): Backend to train with (`th list` shows them);
             None: the algorithm's default backend when it can run here, else the first one
             that can.
+        data_path (str | None, default None): Prompts: .jsonl, .json or .parquet records (or
+            a Hub data set id) with a `prompt` (text, or chat messages rendered with the
+            chat template and a generation prompt) and any other columns, which reach the
+            reward functions as keyword lists. Give data_path or tasks.
+        tasks (list[dict[str, Any]] | None, default None): training_hub 0.11.2's task list:
+            the prompt records themselves (dicts shaped like the lines of data_path),
+            instead of data_path. CLI: JSON.
         reward_weights (list[float] | None, default None): Weight of each reward function
             (same order); default 1.0 each.
         n_train (int | None, default None): Use the first N prompts of data_path for
@@ -701,6 +712,14 @@ def grpo(
             training prompts; the last N when n_train is None) to evaluate mean reward on.
         eval_data_path (str | None, default None): Separate prompt file to evaluate mean
             reward on (instead of n_val).
+        revision (str | None, default None): Branch, tag or commit hash of
+            model_path/tokenizer_path when they are Hub ids; default: main.
+        data_revision (str | None, default None): Branch, tag or commit hash of data_path
+            when it is a Hub data set id; default: main.
+        data_subset (str | None, default None): Subset (config name) of the data set in
+            data_path (a Hub id or a data set folder). Also accepted as: data_config.
+        data_split (str | None, default None): Split of the data set in data_path to train
+            on; default: train.
         num_iterations (int, default 1): Passes over the training prompts.
         max_steps (int | None, default None): Stop after this many optimizer steps
             (overrides num_epochs).
@@ -728,9 +747,18 @@ def grpo(
             an error.
         rollout_batch_size (int, default 64): Completions sampled together in one batched
             generation (whole groups; rounded down to a multiple of group_size, at least one
-            group).
+            group). Also accepted as: concurrency.
         mask_truncated_completions (bool, default False): Completions cut at max_tokens (no
             end-of-sequence) carry no loss.
+        gpu_memory_utilization (float | None, default None): Fraction of GPU memory vLLM
+            reserves for rollouts (backend trl with vLLM installed, on a GPU; None: TRL's
+            default). The native backend samples on the training model and refuses it.
+        tensor_parallel_size (int, default 1): GPUs vLLM splits each rollout engine over
+            (backend trl with vLLM). The native backend samples on the training model and
+            refuses more than 1.
+        enforce_eager (bool, default False): training_hub 0.11.2's vLLM switch (no CUDA
+            graphs). Neither backend starts vLLM with it (TRL's colocated vLLM has no such
+            option): True is refused.
         loss_type ('grpo' | 'dr_grpo' | 'dapo' | 'bnpo', default 'dapo'): How token losses
             are aggregated (TRL's definitions): grpo per sequence mean, dr_grpo sum /
             (sequences * max_tokens), dapo sum / tokens of the generation batch per step,
@@ -1159,14 +1187,19 @@ def lora(
 def lora_grpo(
     *,
     model_path: str,
-    data_path: str,
     ckpt_output_dir: str,
     reward_fn: list[Any],
     backend: str | None = None,
+    data_path: str | None = None,
+    tasks: list[dict[str, Any]] | None = None,
     reward_weights: list[float] | None = None,
     n_train: int | None = None,
     n_val: int = 0,
     eval_data_path: str | None = None,
+    revision: str | None = None,
+    data_revision: str | None = None,
+    data_subset: str | None = None,
+    data_split: str | None = None,
     num_iterations: int = 1,
     max_steps: int | None = None,
     group_size: int = 8,
@@ -1182,6 +1215,9 @@ def lora_grpo(
     max_prompt_length: int = 16384,
     rollout_batch_size: int = 64,
     mask_truncated_completions: bool = False,
+    gpu_memory_utilization: float | None = None,
+    tensor_parallel_size: int = 1,
+    enforce_eager: bool = False,
     loss_type: Literal['grpo', 'dr_grpo', 'dapo', 'bnpo'] = 'dapo',
     use_dr_grpo: bool | None = None,
     scale_rewards: Literal['group', 'batch', 'none'] = 'group',
@@ -1234,6 +1270,8 @@ def lora_grpo(
     load_in_4bit: bool = False,
     load_in_8bit: bool = False,
     merge_adapter: bool = False,
+    max_lora_rank: int | None = None,
+    rollout_fn: Any = None,
     callbacks: list[Any] = ...,
     **aliases: Any,
 ) -> Any:
@@ -1247,10 +1285,6 @@ def lora_grpo(
         model_path (str, required): Hugging Face model folder (config.json, tokenizer,
             safetensors weights), or a Hub id such as Qwen/Qwen2.5-0.5B-Instruct (see
             revision).
-        data_path (str, required): Prompts: .jsonl, .json or .parquet records with a
-            `prompt` (text, or chat messages rendered with the chat template and a
-            generation prompt) and any other columns, which reach the reward functions as
-            keyword lists.
         ckpt_output_dir (str, required): Folder for checkpoints, metrics.jsonl and logs of
             this run.
         reward_fn (list[Any], required): Reward function(s): callables with TRL's signature
@@ -1261,6 +1295,13 @@ def lora_grpo(
         backend (str | None, default None): Backend to train with (`th list` shows them);
             None: the algorithm's default backend when it can run here, else the first one
             that can.
+        data_path (str | None, default None): Prompts: .jsonl, .json or .parquet records (or
+            a Hub data set id) with a `prompt` (text, or chat messages rendered with the
+            chat template and a generation prompt) and any other columns, which reach the
+            reward functions as keyword lists. Give data_path or tasks.
+        tasks (list[dict[str, Any]] | None, default None): training_hub 0.11.2's task list:
+            the prompt records themselves (dicts shaped like the lines of data_path),
+            instead of data_path. CLI: JSON.
         reward_weights (list[float] | None, default None): Weight of each reward function
             (same order); default 1.0 each.
         n_train (int | None, default None): Use the first N prompts of data_path for
@@ -1269,6 +1310,14 @@ def lora_grpo(
             training prompts; the last N when n_train is None) to evaluate mean reward on.
         eval_data_path (str | None, default None): Separate prompt file to evaluate mean
             reward on (instead of n_val).
+        revision (str | None, default None): Branch, tag or commit hash of
+            model_path/tokenizer_path when they are Hub ids; default: main.
+        data_revision (str | None, default None): Branch, tag or commit hash of data_path
+            when it is a Hub data set id; default: main.
+        data_subset (str | None, default None): Subset (config name) of the data set in
+            data_path (a Hub id or a data set folder). Also accepted as: data_config.
+        data_split (str | None, default None): Split of the data set in data_path to train
+            on; default: train.
         num_iterations (int, default 1): Passes over the training prompts.
         max_steps (int | None, default None): Stop after this many optimizer steps
             (overrides num_epochs).
@@ -1296,9 +1345,18 @@ def lora_grpo(
             an error.
         rollout_batch_size (int, default 64): Completions sampled together in one batched
             generation (whole groups; rounded down to a multiple of group_size, at least one
-            group).
+            group). Also accepted as: concurrency.
         mask_truncated_completions (bool, default False): Completions cut at max_tokens (no
             end-of-sequence) carry no loss.
+        gpu_memory_utilization (float | None, default None): Fraction of GPU memory vLLM
+            reserves for rollouts (backend trl with vLLM installed, on a GPU; None: TRL's
+            default). The native backend samples on the training model and refuses it.
+        tensor_parallel_size (int, default 1): GPUs vLLM splits each rollout engine over
+            (backend trl with vLLM). The native backend samples on the training model and
+            refuses more than 1.
+        enforce_eager (bool, default False): training_hub 0.11.2's vLLM switch (no CUDA
+            graphs). Neither backend starts vLLM with it (TRL's colocated vLLM has no such
+            option): True is refused.
         loss_type ('grpo' | 'dr_grpo' | 'dapo' | 'bnpo', default 'dapo'): How token losses
             are aggregated (TRL's definitions): grpo per sequence mean, dr_grpo sum /
             (sequences * max_tokens), dapo sum / tokens of the generation batch per step,
@@ -1393,6 +1451,14 @@ def lora_grpo(
             load_in_4bit.
         merge_adapter (bool, default False): Also write the merged full model (base +
             adapter) into merged/ of each checkpoint.
+        max_lora_rank (int | None, default None): training_hub 0.11.2's limit of vLLM on
+            served adapter ranks. No engine here limits them (TRL merges adapters into
+            vLLM's weights), so the limit holds when it is at least lora_r; below lora_r it
+            is an error.
+        rollout_fn (Any, default None): training_hub 0.11.2's ART rollout, async f(model,
+            task) -> art.Trajectory. Not available here (rollouts are single-turn
+            completions scored by reward_fn): a function is refused with how to move it
+            (docs/grpo.md).
         callbacks (list[Any], default []): Callbacks that observe and steer the run:
             TrainingHubCallback instances, classes or 'pkg.module:Class' import strings
             (CLI: --callback, repeatable). See the Callbacks section of the user guide.

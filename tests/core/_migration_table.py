@@ -59,6 +59,17 @@ NOTES: dict[tuple[str, str], str] = {
     ("lora_sft", "finetune_language_layers"): "False is an error",
     ("lora_sft", "per_device_eval_batch_size"): "samples per evaluation micro-batch",
     ("lora_sft", "target_modules"): "default: attention and MLP projections",
+    # grpo / lora_grpo (docs/grpo.md, "Moving from training_hub 0.11.2")
+    ("*", "data_config"): "the Hub data set's config name (default None; the peer: 'Qwen3')",
+    ("*", "num_iterations"): "passes over the prompts (verl's epochs); max_steps caps steps",
+    ("*", "use_dr_grpo"): "default None: loss_type='dapo' (the peer: True, Dr. GRPO)",
+    ("*", "gpu_memory_utilization"): "backend trl with vLLM; an error on native",
+    ("*", "tensor_parallel_size"): "backend trl with vLLM; above 1 an error on native",
+    ("lora_grpo", "rollout_fn"): "an error: ART agent rollouts; use tasks + reward_fn",
+    ("lora_grpo", "tasks"): "the prompt records as a list, instead of data_path",
+    ("lora_grpo", "concurrency"): "completions sampled in one batch (native backend)",
+    ("lora_grpo", "max_lora_rank"): "checked against lora_r; no engine limits it here",
+    ("lora_grpo", "enforce_eager"): "True is an error (no vLLM started with it)",
 }
 
 

@@ -45,10 +45,7 @@ def _accepted_names(name: str) -> set[str]:
     return names
 
 
-_NOT_YET = {  # open work (issue 14): these algorithms still refuse some peer names
-    "grpo": "grpo lacks data_config, gpu_memory_utilization, tensor_parallel_size...",
-    "lora_grpo": "lora_grpo lacks rollout_fn, tasks, concurrency...",
-}
+_NOT_YET: dict[str, str] = {}  # algorithm -> why it still refuses some peer names
 
 
 @pytest.mark.parametrize("name", [

@@ -5,6 +5,9 @@ messages, rendered with the tokenizer's chat template and a generation prompt.
 Every other field is a *column* that reaches the reward functions as a keyword
 argument (an ``answer``, test cases...). A prompt longer than
 ``max_prompt_length`` tokens is an error naming the record, never truncated.
+The records come from ``data_path`` (a file, or a Hub data set already made a
+local file by :func:`training_hub.hub.resolve_inputs`) or, as training_hub
+0.11.2's ``tasks``, from a list of dicts given in the call.
 """
 
 from __future__ import annotations
@@ -65,25 +68,35 @@ def _read(path: str, tokenizer: Any, max_prompt_length: int, what: str) -> list[
     records = read_records(path)
     if not records:
         raise DataError(f"The prompt file {path} ({what}) holds no records.")
+    return _tokenize([(r.data, r.location) for r in records], tokenizer, max_prompt_length)
+
+
+def _tokenize(records: list[tuple[Any, str]], tokenizer: Any, max_prompt_length: int
+              ) -> list[Prompt]:
     prompts = []
-    for record in records:
-        text, columns = _render(record.data, record.location, tokenizer)
+    for data, location in records:
+        text, columns = _render(data, location, tokenizer)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if not ids:
-            raise DataError(f"{record.location}: the prompt is empty after tokenizing.")
+            raise DataError(f"{location}: the prompt is empty after tokenizing.")
         if len(ids) > max_prompt_length:
             raise DataError(
-                f"{record.location}: the prompt has {len(ids)} tokens, more than "
+                f"{location}: the prompt has {len(ids)} tokens, more than "
                 f"max_prompt_length={max_prompt_length}. Shorten the prompt, drop the record, "
                 "or raise max_prompt_length."
             )
-        prompts.append(Prompt(text, tuple(ids), columns, record.location))
+        prompts.append(Prompt(text, tuple(ids), columns, location))
     return prompts
 
 
 def load_prompts(params: GRPOParams, tokenizer: Any) -> PromptSet:
     """Training prompts (``n_train``) and held-out prompts (``n_val`` or ``eval_data_path``)."""
-    prompts = _read(params.data_path, tokenizer, params.max_prompt_length, "data_path")
+    if params.tasks is not None:
+        records = [(task, f"tasks[{i}]") for i, task in enumerate(params.tasks)]
+        prompts = _tokenize(records, tokenizer, params.max_prompt_length)
+    else:
+        assert params.data_path is not None  # the schema requires one of the two
+        prompts = _read(params.data_path, tokenizer, params.max_prompt_length, "data_path")
     n_val = params.n_val
     if params.n_train is not None:
         train = prompts[: params.n_train]
@@ -93,12 +106,13 @@ def load_prompts(params: GRPOParams, tokenizer: Any) -> PromptSet:
         held_out = prompts[len(prompts) - n_val :] if n_val else []
     if n_val and len(held_out) < n_val:
         raise ParameterError(
-            f"n_val={n_val} held-out prompts were asked for, but {params.data_path} has only "
-            f"{len(held_out)} after the {len(train)} training prompts. Lower n_val or n_train."
+            f"n_val={n_val} held-out prompts were asked for, but {params.prompt_source} has "
+            f"only {len(held_out)} after the {len(train)} training prompts. Lower n_val or "
+            "n_train."
         )
     if not train:
         raise ParameterError(
-            f"No training prompts are left in {params.data_path} ({len(prompts)} records, "
+            f"No training prompts are left in {params.prompt_source} ({len(prompts)} records, "
             f"n_val={n_val} held out). Lower n_val or add prompts."
         )
     if params.eval_data_path is not None:

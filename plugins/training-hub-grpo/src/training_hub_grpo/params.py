@@ -21,7 +21,7 @@ from training_hub_lora.algorithm import LoRAParams
 from training_hub._params import Params
 from training_hub.training_params import TrainingParams
 
-__all__ = ["LOSS_TYPES", "GRPOParams", "LoRAGRPOParams", "reward_name"]
+__all__ = ["LOSS_TYPES", "GRPOParams", "LoRAGRPOParams", "reward_name", "vllm_problems"]
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 
@@ -65,14 +65,23 @@ class GRPOParams(Params):
         "num_generations": "group_size",
         "max_completion_length": "max_tokens",
         "n_gpus": "nproc_per_node",
+        # training_hub 0.11.2: the Hub data set's config name, and the most rollouts in
+        # flight at once (ART's semaphore; here: completions sampled in one batch)
+        "data_config": "data_subset",
+        "concurrency": "rollout_batch_size",
     }
 
     # --- what to train, on what, and where to write -------------------------------
     model_path: str = _shared(TrainingParams, "model_path")
-    data_path: str = Field(
-        description="Prompts: .jsonl, .json or .parquet records with a `prompt` (text, or chat "
-        "messages rendered with the chat template and a generation prompt) and any other "
-        "columns, which reach the reward functions as keyword lists."
+    data_path: str | None = Field(
+        None, description="Prompts: .jsonl, .json or .parquet records (or a Hub data set id) "
+        "with a `prompt` (text, or chat messages rendered with the chat template and a "
+        "generation prompt) and any other columns, which reach the reward functions as "
+        "keyword lists. Give data_path or tasks."
+    )
+    tasks: list[dict[str, Any]] | None = Field(
+        None, description="training_hub 0.11.2's task list: the prompt records themselves "
+        "(dicts shaped like the lines of data_path), instead of data_path. CLI: JSON."
     )
     ckpt_output_dir: str = _shared(TrainingParams, "ckpt_output_dir")
     reward_fn: list[Any] = Field(
@@ -95,6 +104,11 @@ class GRPOParams(Params):
     eval_data_path: str | None = Field(
         None, description="Separate prompt file to evaluate mean reward on (instead of n_val)."
     )
+    # Hub ids in model_path/tokenizer_path/data_path (training_hub.hub), as for sft
+    revision: str | None = _shared(TrainingParams, "revision")
+    data_revision: str | None = _shared(TrainingParams, "data_revision")
+    data_subset: str | None = _shared(TrainingParams, "data_subset")
+    data_split: str | None = _shared(TrainingParams, "data_split")
 
     # --- how long ----------------------------------------------------------------
     num_iterations: int = Field(1, ge=1, description="Passes over the training prompts.")
@@ -139,6 +153,22 @@ class GRPOParams(Params):
     )
     mask_truncated_completions: bool = Field(
         False, description="Completions cut at max_tokens (no end-of-sequence) carry no loss."
+    )
+
+    # --- vLLM (training_hub 0.11.2's names): only where rollouts run on vLLM --------------
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="Fraction of GPU memory vLLM reserves for rollouts "
+        "(backend trl with vLLM installed, on a GPU; None: TRL's default). The native "
+        "backend samples on the training model and refuses it."
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs vLLM splits each rollout engine over (backend trl with "
+        "vLLM). The native backend samples on the training model and refuses more than 1."
+    )
+    enforce_eager: bool = Field(
+        False, description="training_hub 0.11.2's vLLM switch (no CUDA graphs). Neither "
+        "backend starts vLLM with it (TRL's colocated vLLM has no such option): True is "
+        "refused."
     )
 
     # --- the loss -------------------------------------------------------------------------
@@ -222,6 +252,8 @@ class GRPOParams(Params):
     advanced: ClassVar[frozenset[str]] = TrainingParams.advanced | {
         "rollout_batch_size", "generation_batch_size", "iterations_per_batch",
         "steps_per_generation", "mask_truncated_completions", "epsilon_high",
+        "gpu_memory_utilization", "tensor_parallel_size", "enforce_eager", "revision",
+        "data_revision", "data_subset", "data_split",
     }
 
     # --- checks ---------------------------------------------------------------------------
@@ -244,6 +276,19 @@ class GRPOParams(Params):
     def _reward_names(self, value: list[Any]) -> list[str]:
         """Callables are written as their import path (params.json of checkpoints)."""
         return [fn if isinstance(fn, str) else reward_name(fn, import_path=True) for fn in value]
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks_from_json(cls, value: Any) -> Any:
+        """The CLI (and an environment) gives tasks as JSON text."""
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"tasks is not JSON ({exc}): give a list of records") from None
+        return value
 
     @field_validator("reward_weights", mode="before")
     @classmethod
@@ -326,7 +371,19 @@ class GRPOParams(Params):
             )
         if self.eval_data_path is not None and self.n_val:
             raise ValueError("give either n_val (held out from data_path) or eval_data_path")
+        if (self.data_path is None) == (self.tasks is None):
+            raise ValueError(
+                "give the prompts as data_path (a file or Hub data set) or as tasks (a list of "
+                "records)" + (", not both" if self.tasks is not None else "")
+            )
+        if self.tasks is not None and not self.tasks:
+            raise ValueError("tasks is empty: give at least one prompt record")
         return self
+
+    @property
+    def prompt_source(self) -> str:
+        """How messages name where the prompts come from."""
+        return self.data_path if self.data_path is not None else f"tasks ({len(self.tasks or [])})"
 
     @property
     def world_size(self) -> int:
@@ -340,6 +397,39 @@ class GRPOParams(Params):
         return TrainingParams.torchrun_options(self)  # type: ignore[arg-type]
 
 
+def vllm_problems(params: GRPOParams, *, vllm: bool, backend: str) -> list[str]:
+    """training_hub 0.11.2's vLLM settings that ``backend`` cannot honour, each with the fix.
+
+    ``vllm``: whether this run's rollouts run on vLLM (TRL's colocated engine). They are
+    the peer's knobs of its rollout server; a backend that samples without vLLM has
+    nothing they could set, so a value other than the default is an error, never ignored.
+    """
+    problems: list[str] = []
+    where = ("the native backend samples on the training model (batched, with a KV cache), "
+             "without vLLM" if backend == "native" else
+             "this run samples with transformers' generate: vLLM is not installed or there "
+             "is no GPU")
+    fix = ("use backend='trl' with vLLM installed, on a GPU" if backend == "native" else
+           "install vLLM (on a GPU)")
+    if params.gpu_memory_utilization is not None and not vllm:
+        problems.append(
+            f"gpu_memory_utilization={params.gpu_memory_utilization}: the share of GPU memory "
+            f"vLLM reserves, but {where}; drop it, or {fix}"
+        )
+    if params.tensor_parallel_size != 1 and not vllm:
+        problems.append(
+            f"tensor_parallel_size={params.tensor_parallel_size}: splits vLLM's rollout engine "
+            f"over GPUs, but {where} (processes split the prompts instead: nproc_per_node); "
+            f"drop it, or {fix}"
+        )
+    if params.enforce_eager:
+        problems.append(
+            "enforce_eager=True: turns off CUDA graphs of the peer's vLLM engine; neither "
+            "backend here starts vLLM with that switch (TRL's colocated vLLM has none): drop it"
+        )
+    return problems
+
+
 class LoRAGRPOParams(GRPOParams):
     """GRPO on LoRA adapters of a frozen model (the lora plugin's adapter and fields)."""
 
@@ -351,8 +441,42 @@ class LoRAGRPOParams(GRPOParams):
     load_in_4bit: bool = _shared(LoRAParams, "load_in_4bit")
     load_in_8bit: bool = _shared(LoRAParams, "load_in_8bit")
     merge_adapter: bool = _shared(LoRAParams, "merge_adapter")
+    max_lora_rank: int | None = Field(
+        None, ge=1, description="training_hub 0.11.2's limit of vLLM on served adapter "
+        "ranks. No engine here limits them (TRL merges adapters into vLLM's weights), so "
+        "the limit holds when it is at least lora_r; below lora_r it is an error."
+    )
+    rollout_fn: Any = Field(
+        None, exclude=True, description="training_hub 0.11.2's ART rollout, async f(model, "
+        "task) -> art.Trajectory. Not available here (rollouts are single-turn completions "
+        "scored by reward_fn): a function is refused with how to move it (docs/grpo.md)."
+    )
 
-    advanced: ClassVar[frozenset[str]] = GRPOParams.advanced | {"lora_dropout"}
+    advanced: ClassVar[frozenset[str]] = GRPOParams.advanced | {"lora_dropout", "max_lora_rank"}
+
+    @field_validator("rollout_fn")
+    @classmethod
+    def _no_agent_rollouts(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError(
+                f"rollout_fn={reward_name(value, import_path=True) if callable(value) else value!r}"
+                ": training_hub 0.11.2's ART rollouts (an async function of an ART model and a "
+                "task, talking to vLLM through an OpenAI client and returning an "
+                "art.Trajectory) have no counterpart here: both backends sample the "
+                "completions of each prompt themselves. Give the tasks as prompt records "
+                "(tasks=[{'prompt': ..., 'answer': ...}] or data_path) and move the scoring "
+                "into reward_fn(prompts, completions, **columns); see docs/grpo.md"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _adapter_fits_rank_limit(self) -> LoRAGRPOParams:
+        if self.max_lora_rank is not None and self.max_lora_rank < self.lora_r:
+            raise ValueError(
+                f"max_lora_rank={self.max_lora_rank} is below lora_r={self.lora_r}: the adapter "
+                "would not fit the limit; raise max_lora_rank or lower lora_r"
+            )
+        return self
 
     @field_validator("target_modules", mode="before")
     @classmethod

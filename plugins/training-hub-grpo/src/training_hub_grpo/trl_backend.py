@@ -32,7 +32,7 @@ from training_hub import Backend
 from training_hub._errors import ParameterError
 from training_hub.callbacks import EVENTS
 
-from .params import GRPOParams, LoRAGRPOParams
+from .params import GRPOParams, LoRAGRPOParams, vllm_problems
 
 __all__ = [
     "TRLGRPOBackend",
@@ -100,8 +100,9 @@ def trl_grpo_problems(params: GRPOParams) -> list[str]:
     default_chunk = GRPOParams.model_fields["rollout_batch_size"].default
     if params.rollout_batch_size != default_chunk:
         problems.append(
-            f"rollout_batch_size={params.rollout_batch_size}: TRL samples each process's whole "
-            "generation batch in one call; the knob is the native backend's, leave it unset"
+            f"rollout_batch_size={params.rollout_batch_size} (training_hub 0.11.2: "
+            "concurrency): TRL samples each process's whole generation batch in one call; the "
+            "knob is the native backend's, leave it unset"
         )
     if isinstance(params, LoRAGRPOParams) and (params.load_in_4bit or params.load_in_8bit):
         name = "load_in_4bit" if params.load_in_4bit else "load_in_8bit"
@@ -109,6 +110,7 @@ def trl_grpo_problems(params: GRPOParams) -> list[str]:
             f"{name}=True: quantized bases are not wired to TRL's GRPOTrainer here; use the "
             "native backend of lora_grpo or a full-precision base"
         )
+    problems += vllm_problems(params, vllm=use_vllm(params), backend="trl")
     return problems
 
 
@@ -446,11 +448,13 @@ def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
     from trl import GRPOConfig
 
     from training_hub.engine.model import load_tokenizer
+    from training_hub.hub import resolve_inputs
 
     from .data import load_prompts
     from .recipe import EVAL_FILENAME, GRPOResult
     from .scoring import resolve_rewards
 
+    params = resolve_inputs(params)  # Hub ids and data sets: local paths (the Hub cache)
     if params.num_threads is not None:
         torch.set_num_threads(params.num_threads)
     resume_from = prepare_output_dir(params)  # type: ignore[arg-type]
@@ -469,7 +473,7 @@ def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
     if len(prompt_set.train) < params.prompt_batch_size:
         raise ParameterError(
             f"prompt_batch_size={params.prompt_batch_size} is larger than the "
-            f"{len(prompt_set.train)} training prompts of {params.data_path}. Lower "
+            f"{len(prompt_set.train)} training prompts of {params.prompt_source}. Lower "
             "prompt_batch_size or add prompts."
         )
     rewards = resolve_rewards(params.reward_fn, params.reward_weights)

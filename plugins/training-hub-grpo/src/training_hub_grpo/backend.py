@@ -14,7 +14,7 @@ from training_hub import Backend
 from training_hub._errors import ParameterError
 from training_hub.callbacks import EVENTS
 
-from .params import GRPOParams, LoRAGRPOParams
+from .params import GRPOParams, LoRAGRPOParams, vllm_problems
 
 __all__ = ["NativeGRPOBackend", "NativeLoRAGRPOBackend"]
 
@@ -33,6 +33,12 @@ class NativeGRPOBackend(Backend):
         return None
 
     def check_params(self, params: Any) -> None:
+        problems = vllm_problems(params, vllm=False, backend="native")
+        if problems:  # training_hub 0.11.2's vLLM knobs: nothing here would read them
+            raise ParameterError(
+                f"The native backend of {self.algorithm_name} cannot honour: "
+                + "; ".join(problems) + ". See docs/grpo.md."
+            )
         if params.nproc_per_node * params.nnodes > 1 and params.iteration_callback is not None:
             raise ParameterError(
                 "iteration_callback is a Python function of this process and cannot reach the "
@@ -42,6 +48,9 @@ class NativeGRPOBackend(Backend):
 
     def run(self, params: Any, callbacks: Sequence[Any]) -> Any:
         self.check_params(params)
+        from training_hub.hub import resolve_inputs
+
+        params = resolve_inputs(params)  # Hub ids and data sets: local paths (Hub cache)
         if params.world_size > 1 and "WORLD_SIZE" not in os.environ:
             raise ParameterError(
                 f"nproc_per_node * nnodes = {params.world_size}: the native grpo backend does not "

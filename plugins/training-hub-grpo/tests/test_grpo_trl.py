@@ -52,7 +52,7 @@ def _greedy_eval_reward(model, task: dict[str, Path]) -> float:
     completions = sample_groups(
         model, ids, group_size=1, settings=SamplingSettings(max_tokens=6, greedy=True),
         eos_token_ids=[tokenizer.eos_token_id], pad_token_id=tokenizer.pad_token_id,
-        generator=torch.Generator(), batch_size=64)
+        generators=None, batch_size=64)
     texts = tokenizer.batch_decode([c.ids for c in completions], skip_special_tokens=True)
     scores = reverse_reward([r["prompt"] for r in records], texts,
                             [r["answer"] for r in records])

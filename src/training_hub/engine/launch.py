@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._params import Params
-from .worker import DEFAULT_PARAMS_CLASS, EXIT_FILE_ENV, RESULT_FILE_ENV
+from .worker import DEFAULT_PARAMS_CLASS, DEFAULT_RECIPE, EXIT_FILE_ENV, RESULT_FILE_ENV
 
 __all__ = ["LaunchOutcome", "build_torchrun_command", "launch", "needs_launcher", "run_torchrun"]
 
@@ -46,6 +46,7 @@ def build_torchrun_command(
     adapter: str | None = None,
     callbacks_file: str | Path | None = None,
     names: tuple[str, str] | None = None,
+    recipe: str = DEFAULT_RECIPE,
     python: str = sys.executable,
 ) -> list[str]:
     """``python -m torch.distributed.run ... -m training_hub.engine.worker PARAMS_FILE``."""
@@ -78,6 +79,8 @@ def build_torchrun_command(
         command += ["--callbacks", str(callbacks_file)]
     if names is not None:
         command += ["--algorithm", names[0], "--backend", names[1]]
+    if recipe != DEFAULT_RECIPE:
+        command += ["--recipe", recipe]
     return command
 
 
@@ -100,6 +103,7 @@ def run_torchrun(
     env: dict[str, str] | None = None,
     callbacks: bytes | None = None,
     names: tuple[str, str] | None = None,
+    recipe: str = DEFAULT_RECIPE,
 ) -> LaunchOutcome:
     """Run ``params`` on torchrun and wait; returns rank 0's exit code and result.
 
@@ -107,7 +111,8 @@ def run_torchrun(
     ``adapter`` (``module:factory``) tell the workers how to rebuild both;
     ``callbacks`` is the list of callbacks pickled by
     :func:`training_hub.callbacks.check_portable`; ``names`` the algorithm and
-    backend names their context reports.
+    backend names their context reports; ``recipe`` (``module:function``) what each
+    worker runs (the engine's :func:`~training_hub.engine.recipe.train` by default).
     """
     from .checkpoint import check_output_dir
     from .run_lock import RunLock
@@ -134,7 +139,7 @@ def run_torchrun(
                      RESULT_FILE_ENV: str(result_file), **(lock.child_env() if lock else {})}
         command = build_torchrun_command(
             params, params_file, params_class=params_class, adapter=adapter,
-            callbacks_file=callbacks_file, names=names,
+            callbacks_file=callbacks_file, names=names, recipe=recipe,
         )
         completed = subprocess.run(command, env=child_env, check=False)
         recorded = exit_file.read_text(encoding="utf-8").strip() if exit_file.exists() else ""

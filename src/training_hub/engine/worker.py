@@ -4,7 +4,10 @@ Options: ``--params-class module:Class`` (default ``training_hub.training_params
 TrainingParams``), ``--adapter module:factory`` where ``factory(params)``
 returns the :class:`~training_hub.engine.adapter.ModelAdapter`, ``--callbacks
 FILE`` (the run's callbacks, pickled by the launcher) and ``--algorithm`` /
-``--backend`` (the names the callbacks' context reports). Each worker loads the
+``--backend`` (the names the callbacks' context reports) and ``--recipe
+module:function`` (default ``training_hub.engine.recipe:train``; a plugin with a
+recipe of its own, such as grpo, names it: ``function(params, adapter,
+callbacks, algorithm=..., backend=...)``). Each worker loads the
 installed plugins and builds its own plugin bridge. Rank 0 writes its exit code
 to ``$TRAINING_HUB_EXIT_FILE`` and its result to ``$TRAINING_HUB_RESULT_FILE``
 so that the launcher can report them (torchrun itself only says that a worker
@@ -30,6 +33,7 @@ __all__ = ["EXIT_FILE_ENV", "RESULT_FILE_ENV", "load_object", "main"]
 EXIT_FILE_ENV = "TRAINING_HUB_EXIT_FILE"
 RESULT_FILE_ENV = "TRAINING_HUB_RESULT_FILE"
 DEFAULT_PARAMS_CLASS = "training_hub.training_params:TrainingParams"
+DEFAULT_RECIPE = "training_hub.engine.recipe:train"
 
 
 def load_object(spec: str) -> Any:
@@ -74,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callbacks", default=None)
     parser.add_argument("--algorithm", default="")
     parser.add_argument("--backend", default="")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE)
     args = parser.parse_args(argv)
 
     from .._params import validate_params
-    from .recipe import train
 
+    train = load_object(args.recipe)
     schema = load_object(args.params_class)
     values = json.loads(Path(args.params_file).read_text(encoding="utf-8"))
     try:

@@ -8,8 +8,16 @@ optimizer steps each. The update packs prompt+completion rows padding-free
 into micro-batches of ``max_tokens_per_gpu`` tokens (the engine's packed
 attention) and puts the loss on completion tokens only; every token carries the
 weight of :func:`.loss.sequence_weights`, computed over the whole step on every
-process, so accumulation and multi-process training are exact. Checkpoints are
-taken between generation batches, with the sampling generator's state.
+process, so accumulation and multi-process training are exact.
+
+Several processes (torchrun) split each generation batch by prompt; optimizer
+step ``s`` of a batch trains on the same completions, by their place in the whole
+batch, whatever the number of processes. Each group samples with its own
+generator, :func:`.rollout.group_generator` of (``seed``, batch number, prompt
+index), so the completions do not depend on the processes or the rollout batches
+either, and a run resumed from a checkpoint (taken between generation batches)
+samples what the uninterrupted run samples: N processes train like one, and
+resume is exact, with no sampling state to save.
 """
 
 from __future__ import annotations
@@ -55,14 +63,13 @@ from training_hub.engine.signals import StopRequest, TrainingInterrupted
 from .data import Prompt, load_prompts
 from .loss import group_advantages, policy_loss, sequence_weights
 from .params import GRPOParams
-from .rollout import Completion, SamplingSettings, sample_groups
+from .rollout import Completion, SamplingSettings, group_generator, sample_groups
 from .scoring import resolve_rewards, score
 
 __all__ = ["GRPOResult", "PackedPolicy", "train_grpo"]
 
 logger = logging.getLogger("training_hub.grpo")
 EVAL_FILENAME = "eval.jsonl"
-_SAMPLING_RNG = "sampling_rng.pt"
 
 
 @dataclass
@@ -123,6 +130,7 @@ class _Sequence:
     prompt_length: int
     loss_tokens: int  # completion tokens carrying loss (0: masked truncated completion)
     advantage: float
+    position: int  # place of the completion in the whole generation batch (all processes)
     old_logps: torch.Tensor | None = None
     ref_logps: torch.Tensor | None = None
 
@@ -193,14 +201,12 @@ class _GRPORun:
         return result
 
     def setup_numerics(self) -> None:
-        """Threads and seeds; sampling draws from its own generator (saved in checkpoints)."""
+        """Threads and seeds (sampling draws from generators of its own, one per group)."""
         if self.params.num_threads is not None:
             torch.set_num_threads(self.params.num_threads)
         random.seed(self.params.seed)
         np.random.seed(self.params.seed % 2**32)
         torch.manual_seed(self.params.seed)
-        self.sampling_rng = torch.Generator(device=self.device)
-        self.sampling_rng.manual_seed(self.params.seed + 1_000_003 * self.context.rank)
 
     def setup_output_dir(self) -> None:
         self.resume_from = ckpt.resolve_resume_checkpoint(self.params)  # type: ignore[arg-type]
@@ -276,7 +282,8 @@ class _GRPORun:
         self.scheduler = build_scheduler(self.optimizer, self.params, self.total_steps)  # type: ignore[arg-type]
 
     def resume_state(self) -> None:
-        """Optimizer, schedule, position and every RNG (sampling included) as saved."""
+        """Optimizer, schedule, position and the global RNGs as saved (sampling needs no
+        state: a group's draws depend on the seed, the batch number and the prompt)."""
         self.state = ckpt.TrainerState(adapter=self.adapter.name,
                                        extra={"batch_in_epoch": 0, "rewards": []})
         if self.resume_from is None:
@@ -295,8 +302,6 @@ class _GRPORun:
             self.optimizer.load_state_dict(loaded.optimizer)
         self.scheduler.load_state_dict(loaded.scheduler)
         ckpt.restore_rng_state(loaded.rng)
-        states = torch.load(self.resume_from / "training_state" / _SAMPLING_RNG, weights_only=True)
-        self.sampling_rng.set_state(states[self.context.rank])
         self.reward_history = list(self.state.extra.get("rewards", []))
         self.eval_history = [tuple(e) for e in self.state.extra.get("evals", [])]  # type: ignore[misc]
 
@@ -309,8 +314,9 @@ class _GRPORun:
             epoch, batch_index = state.epoch, state.extra["batch_in_epoch"]
             if batch_index == 0:
                 self.fire("on_epoch_begin")
-            prompts = self.prompts_of_batch(epoch, batch_index)
-            batch = self.rollout_and_score(prompts)
+            prompt_ids, first = self.prompts_of_batch(epoch, batch_index)
+            batch = self.rollout_and_score(epoch * self.batches_per_epoch + batch_index,
+                                           prompt_ids, first)
             for iteration in range(params.iterations_per_batch):
                 for part in range(params.steps_per_generation):
                     if state.step >= self.total_steps:
@@ -332,23 +338,27 @@ class _GRPORun:
 
     # --- one generation batch -----------------------------------------------------------
 
-    def prompts_of_batch(self, epoch: int, batch_index: int) -> list[Prompt]:
-        """This process's share of the batch: the epoch's order comes from ``seed``."""
+    def prompts_of_batch(self, epoch: int, batch_index: int) -> tuple[list[int], int]:
+        """This process's share of the batch (indices into the training prompts; the epoch's
+        order comes from ``seed``) and the place of its first prompt in the whole batch."""
         order = list(range(len(self.train_prompts)))
         random.Random(self.params.seed + epoch).shuffle(order)
         size = self.params.prompt_batch_size
         chosen = order[batch_index * size:(batch_index + 1) * size]
         share = size // self.context.world_size
-        mine = chosen[self.context.rank * share:(self.context.rank + 1) * share]
-        return [self.train_prompts[i] for i in mine]
+        first = self.context.rank * share
+        return chosen[first:first + share], first
 
-    def rollout_and_score(self, prompts: list[Prompt]) -> dict[str, Any]:
+    def rollout_and_score(self, batch_number: int, prompt_ids: list[int],
+                          first: int) -> dict[str, Any]:
         """Sample the groups, score them, and build the rows of the update."""
         params = self.params
+        prompts = [self.train_prompts[i] for i in prompt_ids]
+        generators = [group_generator(params.seed, batch_number, i) for i in prompt_ids]
         start = time.perf_counter()
         completions = self.sample(prompts, SamplingSettings(
             max_tokens=params.max_tokens, temperature=params.temperature,
-            top_p=params.top_p, top_k=params.top_k), params.group_size)
+            top_p=params.top_p, top_k=params.top_k), params.group_size, generators)
         generation_s = time.perf_counter() - start
         texts = self.tokenizer.batch_decode([c.ids for c in completions], skip_special_tokens=True)
         table = self.score(prompts, completions, texts, params.group_size)
@@ -361,11 +371,13 @@ class _GRPORun:
         advantages, zero_std = group_advantages(total, params.group_size, params.scale_rewards,
                                                 batch_std)
         rows = []
-        for completion, advantage in zip(completions, advantages.tolist(), strict=True):
+        offset = first * params.group_size
+        for position, (completion, advantage) in enumerate(
+                zip(completions, advantages.tolist(), strict=True), start=offset):
             prompt = prompts[completion.prompt_index]
             masked = params.mask_truncated_completions and completion.truncated
             rows.append(_Sequence(list(prompt.ids) + completion.ids, len(prompt.ids),
-                                  0 if masked else len(completion.ids), advantage))
+                                  0 if masked else len(completion.ids), advantage, position))
         stats = self.global_sums({
             "generation_tokens": float(sum(r.loss_tokens for r in rows)),
             "completion_tokens": float(sum(len(c.ids) for c in completions)),
@@ -393,13 +405,13 @@ class _GRPORun:
             self.attach_logps(rows, "ref_logps", self.reference)
         return {"rows": rows, "stats": stats}
 
-    def sample(self, prompts: list[Prompt], settings: SamplingSettings,
-               group_size: int) -> list[Completion]:
+    def sample(self, prompts: list[Prompt], settings: SamplingSettings, group_size: int,
+               generators: list[torch.Generator] | None) -> list[Completion]:
         with self._generation_context(), self._autocast():
             return sample_groups(
                 self.model, [p.ids for p in prompts], group_size=group_size, settings=settings,
                 eos_token_ids=self.eos_ids, pad_token_id=self.pad_id,
-                generator=self.sampling_rng, batch_size=self.params.rollout_batch_size,
+                generators=generators, batch_size=self.params.rollout_batch_size,
             )
 
     def score(self, prompts: list[Prompt], completions: list[Completion], texts: list[str],
@@ -410,11 +422,12 @@ class _GRPORun:
         return score(self.rewards, [p.text for p in owners], texts, columns)
 
     def optimizer_step(self, batch: dict[str, Any], part: int, iteration: int) -> dict[str, Any]:
-        """One optimizer step on part ``part`` of the generation batch."""
+        """One optimizer step on part ``part`` of the generation batch: the completions
+        whose place in the whole batch (all processes) falls in that part."""
         params = self.params
         rows: list[_Sequence] = batch["rows"]
-        per_step = len(rows) // params.steps_per_generation
-        step_rows = rows[part * per_step:(part + 1) * per_step]
+        per_step = params.prompt_batch_size * params.group_size // params.steps_per_generation
+        step_rows = [r for r in rows if r.position // per_step == part]
         totals = self.global_sums({"tokens": float(sum(r.loss_tokens for r in step_rows)),
                                    "sequences": float(len(step_rows))})
         weights = sequence_weights(
@@ -578,7 +591,7 @@ class _GRPORun:
         sums = {"n": 0.0, "reward": 0.0, **{f"{r.name}": 0.0 for r in self.rewards}}
         if mine:
             completions = self.sample(mine, SamplingSettings(
-                max_tokens=self.params.max_tokens, greedy=True), 1)
+                max_tokens=self.params.max_tokens, greedy=True), 1, None)
             texts = self.tokenizer.batch_decode([c.ids for c in completions],
                                                 skip_special_tokens=True)
             table = torch.tensor(self.score(mine, completions, texts, 1), dtype=torch.float64)
@@ -607,13 +620,12 @@ class _GRPORun:
         if self.last_checkpoint and Path(self.last_checkpoint).name == f"step-{self.state.step}":
             return
         model_state, optimizer_state = self._gather_states()
-        rng_states = self._gather_sampling_rng()
         error: TrainingError | None = None
         if self.context.is_main:
             try:
                 path = ckpt.write_checkpoint_atomically(
                     self.output_dir, self.state.step,
-                    lambda folder: self._write(folder, model_state, optimizer_state, rng_states),
+                    lambda folder: self._write(folder, model_state, optimizer_state),
                     epoch_end=self.state.extra["batch_in_epoch"] == 0)
                 for removed in ckpt.prune_checkpoints(self.output_dir, self.params.keep_last_n):
                     if str(removed) in self.checkpoints_written:
@@ -631,7 +643,7 @@ class _GRPORun:
         self.fire("on_save")
 
     def _write(self, folder: Path, model_state: dict[str, Any] | None,
-               optimizer_state: dict[str, Any], rng_states: list[torch.Tensor]) -> None:
+               optimizer_state: dict[str, Any]) -> None:
         config = self.model.config
         previous, config.use_cache = config.use_cache, True
         try:
@@ -648,7 +660,6 @@ class _GRPORun:
             folder, state=self.state, params=self.params,  # type: ignore[arg-type]
             optimizer_state=optimizer_state, scheduler_state=self.scheduler.state_dict(),
             scaler_state=None)
-        torch.save(rng_states, folder / "training_state" / _SAMPLING_RNG)
 
     def _gather_states(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         if not self.context.sharded:
@@ -663,15 +674,6 @@ class _GRPORun:
         full = get_model_state_dict(self.policy, options=options)
         model_state = {k.removeprefix("causal_lm."): v for k, v in full.items()}
         return model_state, get_optimizer_state_dict(self.policy, self.optimizer, options=options)
-
-    def _gather_sampling_rng(self) -> list[torch.Tensor]:
-        """Every rank's sampling generator state (rank order)."""
-        state = self.sampling_rng.get_state()
-        if not self.context.is_distributed:
-            return [state]
-        gathered: list[Any] = [None] * self.context.world_size
-        dist.all_gather_object(gathered, state, group=self.context.slow_group)
-        return gathered
 
     # --- helpers --------------------------------------------------------------------
 

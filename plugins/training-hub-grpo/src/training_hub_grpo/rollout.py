@@ -10,9 +10,11 @@ can:
 * the LM head runs only on the last position (``logits_to_keep=1``);
 * finished sequences (end of sequence) leave the batch: the cache is compacted
   whenever an eighth of the rows are done, so the batch shrinks as rows finish;
-* sampling (temperature, top-k, top-p, in Hugging Face's order) draws from one
-  ``torch.Generator`` whose state the checkpoints save, so runs are reproducible
-  and resume exactly.
+* sampling (temperature, top-k, top-p, in Hugging Face's order) is an inverse-CDF
+  draw from uniforms that each group takes from its own generator
+  (:func:`group_generator`), ``max_tokens`` per completion before decoding, so a
+  group's completions do not depend on the rest of the batch, the batch size or
+  the order of the prompts: runs are reproducible on any number of processes.
 
 The model's attention switches to SDPA (padding mask, cache) for sampling and
 back to the engine's packed attention for the update.
@@ -63,8 +65,10 @@ def generation_attention(model: Any) -> Iterator[None]:
 
 
 def _next_tokens(logits: torch.Tensor, settings: SamplingSettings,
-                 generator: torch.Generator) -> torch.Tensor:
-    """One token per row: temperature, then top-k, then top-p, then a multinomial draw."""
+                 uniforms: torch.Tensor | None) -> torch.Tensor:
+    """One token per row: temperature, then top-k, then top-p, then the token where the
+    row's uniform (``uniforms``, one per row in [0, 1)) falls in the cumulative
+    probabilities (never a token of probability 0)."""
     if settings.greedy:
         return logits.argmax(dim=-1)
     logits = logits.float() / settings.temperature
@@ -78,8 +82,12 @@ def _next_tokens(logits: torch.Tensor, settings: SamplingSettings,
         remove[:, 1:] = remove[:, :-1].clone()  # keep the first token that crosses top_p
         remove[:, 0] = False
         logits = logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
-    probabilities = logits.softmax(dim=-1)
-    return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+    assert uniforms is not None, "sampling needs the groups' uniforms"
+    cumulative = logits.softmax(dim=-1).double().cumsum(dim=-1)
+    total = cumulative[:, -1:]
+    target = torch.minimum(uniforms.unsqueeze(1) * total,
+                           torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cumulative, target, right=True).squeeze(1)
 
 
 def _cache_keyword(model: Any) -> str:
@@ -97,7 +105,7 @@ def _sample_chunk(
     settings: SamplingSettings,
     eos_ids: torch.Tensor,
     pad_id: int,
-    generator: torch.Generator,
+    generators: Sequence[torch.Generator] | None,
 ) -> list[tuple[list[int], bool]]:
     from transformers import DynamicCache
 
@@ -121,11 +129,18 @@ def _sample_chunk(
 
     total = len(prompts) * group_size
     rows = torch.arange(total, device=device)  # which completion each batch row is
+    uniforms = None  # [max_tokens, completion]: each group's draws, from its own generator
+    if not settings.greedy:
+        assert generators is not None and len(generators) == len(prompts)
+        uniforms = torch.cat([torch.rand((settings.max_tokens, group_size), generator=g,
+                                         dtype=torch.float64) for g in generators],
+                             dim=1).to(device)
     tokens: list[list[int]] = [[] for _ in range(total)]
     finished = [False] * total
     done_in_batch = 0  # finished rows still in the batch
     for step in range(settings.max_tokens):
-        chosen = _next_tokens(logits, settings, generator)
+        chosen = _next_tokens(logits, settings,
+                              None if uniforms is None else uniforms[step, rows])
         ended = torch.isin(chosen, eos_ids).tolist()
         for row, token, end in zip(rows.tolist(), chosen.tolist(), ended, strict=True):
             if finished[row]:
@@ -160,13 +175,15 @@ def sample_groups(
     settings: SamplingSettings,
     eos_token_ids: Sequence[int],
     pad_token_id: int,
-    generator: torch.Generator,
+    generators: Sequence[torch.Generator] | None,
     batch_size: int,
 ) -> list[Completion]:
     """``group_size`` completions of every prompt, grouped by prompt in the input order.
 
-    ``batch_size`` completions (whole groups) are sampled together; prompts
-    are processed longest first, and the results are put back in order.
+    ``generators`` has one generator per prompt (:func:`group_generator`; None when
+    ``settings.greedy``). ``batch_size`` completions (whole groups) are sampled
+    together; prompts are processed longest first, and the results are put back in
+    order.
     """
     device = next(model.parameters()).device
     eos = torch.tensor(sorted(set(eos_token_ids)), dtype=torch.long, device=device)
@@ -179,8 +196,9 @@ def sample_groups(
         with generation_attention(model):
             for start in range(0, len(order), per_chunk):
                 chunk = order[start:start + per_chunk]
-                sampled = _sample_chunk(model, [prompts[i] for i in chunk], group_size,
-                                        settings, eos, pad_token_id, generator)
+                sampled = _sample_chunk(
+                    model, [prompts[i] for i in chunk], group_size, settings, eos,
+                    pad_token_id, None if generators is None else [generators[i] for i in chunk])
                 for offset, index in enumerate(chunk):
                     group = sampled[offset * group_size:(offset + 1) * group_size]
                     results[index] = [Completion(index, ids, cut) for ids, cut in group]

@@ -349,11 +349,10 @@ def _held_out_evaluator(trainer: Any, params: GRPOParams, prompts: list[Any], re
         model = trainer.accelerator.unwrap_model(trainer.model)
         if hasattr(model, "get_base_model"):
             model = model.get_base_model()  # peft injects its layers: the adapters are active
-        generator = torch.Generator(device=next(model.parameters()).device)
         completions = sample_groups(
             model, [p.ids for p in prompts], group_size=1,
             settings=SamplingSettings(max_tokens=params.max_tokens, greedy=True),
-            eos_token_ids=[eos], pad_token_id=pad, generator=generator,
+            eos_token_ids=[eos], pad_token_id=pad, generators=None,
             batch_size=params.rollout_batch_size)
         texts = tokenizer.batch_decode([c.ids for c in completions], skip_special_tokens=True)
         names = sorted({k for p in prompts for k in p.columns})

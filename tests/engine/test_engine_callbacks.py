@@ -110,11 +110,16 @@ def test_stop_save_and_evaluate_requests(
     assets: TinyAssets, eval_path: Path, tmp_path: Path
 ) -> None:
     stopped = tmp_path / "stopped"
-    result = _train(tiny_params(assets, stopped, max_steps=6),
-                    RequestAtStep("should_training_stop", 2))
+    logs = Recorder()
+    result = _train(tiny_params(assets, stopped, max_steps=6, logging_steps=4),
+                    RequestAtStep("should_training_stop", 2), logs)
     assert result.stopped_early and result.steps == 2
     assert _checkpoints(stopped) == ["step-2"] and result.last_checkpoint
     assert Path(result.last_checkpoint).name == "step-2"
+    # the step the run ended on is logged although it is no logging step (logging_steps=4)
+    assert [r["step"] for r in _metrics(stopped)] == [2]
+    assert _metrics(stopped)[0]["loss"] == pytest.approx(result.final_loss)
+    assert [e["step"] for e in logs.of("on_log")] == [2]
 
     steered = tmp_path / "steered"
     recorder = Recorder()

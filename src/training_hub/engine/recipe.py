@@ -478,6 +478,21 @@ class _Run:
         # tokens/s of the first steps times the planned tokens: the run's time and ETA (eta.py)
         clock = RunClock(planned_step_tokens(self.batcher, state.step, self.total_steps))
         self.clock, last_step_end = clock, run_start
+
+        def log_step(record: dict[str, Any]) -> None:
+            """Rank 0: a step's record with the throughput since the last one logged, to the
+            console, then ``on_log`` (the trackers write metrics.jsonl)."""
+            nonlocal window_start, window_tokens
+            assert self.metrics is not None
+            now = time.perf_counter()
+            record["tokens_per_second"] = window_tokens / max(now - window_start, 1e-9)
+            record["elapsed_s"] = round(state.elapsed_s, 3)
+            if clock.remaining_s is not None:
+                record["eta_s"] = round(clock.remaining_s, 3)
+            self.metrics.log(record)
+            self.fire_log(record)
+            window_start, window_tokens = now, 0
+
         for step in self.batcher:
             if state.step >= self.total_steps:
                 break
@@ -537,26 +552,16 @@ class _Run:
             if self.callbacks:
                 self.fire_step_end(step_number, loss, lr, norm, step.num_loss_tokens, finite)
 
+            # the step's numbers; logged at logging steps, and at the step a run ends on
+            record: dict[str, Any] = {
+                "step": step_number, "epoch": step.epoch, "loss": loss, "lr": lr,
+                "grad_norm": norm, "num_loss_tokens": step.num_loss_tokens,
+                "tokens": state.tokens_seen, "skipped": not finite,
+            }
+            logged = step_number % params.logging_steps == 0 or step_number == self.total_steps
             if self.metrics is not None:
-                if step_number % params.logging_steps == 0 or step_number == self.total_steps:
-                    now = time.perf_counter()
-                    record = {
-                        "step": step_number,
-                        "epoch": step.epoch,
-                        "loss": loss,
-                        "lr": lr,
-                        "grad_norm": norm,
-                        "num_loss_tokens": step.num_loss_tokens,
-                        "tokens": state.tokens_seen,
-                        "tokens_per_second": window_tokens / max(now - window_start, 1e-9),
-                        "elapsed_s": round(state.elapsed_s, 3),
-                        "skipped": not finite,
-                    }
-                    if clock.remaining_s is not None:
-                        record["eta_s"] = round(clock.remaining_s, 3)
-                    self.metrics.log(record)
-                    self.fire_log(record)
-                    window_start, window_tokens = now, 0
+                if logged:
+                    log_step(record)
                 else:
                     self.metrics.advance(step_number)
 
@@ -566,6 +571,9 @@ class _Run:
                 self.fire("on_epoch_end")
             interrupted = signal_votes > 0
             requests = self.agreed_requests()
+            if (interrupted or requests.stop) and not logged and self.metrics is not None:
+                log_step(record)  # the run ends here: its last step is logged, whatever
+                # logging_steps says
             new_best = False
             if self.evaluator is not None and not interrupted and evaluation_due(
                 state.step,

@@ -15,6 +15,8 @@ __all__ = [
     "Raising",
     "Recorder",
     "RequestAtStep",
+    "SaveAtOne",
+    "StopAtTwo",
     "finite",
     "snapshot",
 ]
@@ -107,6 +109,20 @@ class RequestAtStep(TrainingHubCallback):
     def on_step_end(self, context: TrainingHubContext) -> None:
         if context.step == self.step and (self.rank is None or context.rank == self.rank):
             setattr(context.control, self.flag, True)
+
+
+class StopAtTwo(RequestAtStep):
+    """``--callback`` takes a class made without arguments: stop after step 2."""
+
+    def __init__(self) -> None:
+        super().__init__("should_training_stop", 2)
+
+
+class SaveAtOne(RequestAtStep):
+    """``--callback`` takes a class made without arguments: save at step 1."""
+
+    def __init__(self) -> None:
+        super().__init__("should_save", 1)
 
 
 class Raising(TrainingHubCallback):

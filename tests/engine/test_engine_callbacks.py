@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +134,29 @@ def test_stop_save_and_evaluate_requests(
     assert _checkpoints(steered) == ["step-1"]
     assert [e["step"] for e in recorder.of("on_evaluate")] == [1, 2]
     assert [r["step"] for r in _metrics(steered) if "val_loss" in r] == [1, 2]
+
+
+def test_th_train_takes_callbacks_by_import_path_and_refuses_a_bad_one(
+    assets: TinyAssets, tmp_path: Path
+) -> None:
+    output = tmp_path / "cli"
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({  # JSON is YAML
+        **_kwargs(assets, output, max_steps=6, checkpoint_at_epoch=False), "algorithm": "sft"}))
+    th = [sys.executable, "-m", "training_hub.cli", "train", "--config", str(config)]
+    helpers = "tests.engine._callback_helpers"
+    env = {**os.environ, **subprocess_env()}
+    run = subprocess.run([*th, "--callback", f"{helpers}:SaveAtOne",
+                          "--callback", f"{helpers}:StopAtTwo"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout[run.stdout.index("{"):run.stdout.rindex("}") + 1])
+    assert result["stopped_early"] and result["steps"] == 2  # both flags were honoured
+    assert _checkpoints(output) == ["step-1", "step-2"]
+    bad = subprocess.run([*th, "--callback", f"{helpers}:NoSuchCallback", "--overwrite"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert f"Callback '{helpers}:NoSuchCallback' cannot be imported" in bad.stderr
 
 
 def test_two_processes_stop_together_and_rank_zero_only_callbacks(

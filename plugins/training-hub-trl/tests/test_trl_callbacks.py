@@ -3,6 +3,7 @@ engine's context fields, and a stop request ends it at that step."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from training_hub.testing.tiny import (
     make_tiny_tokenizer,
     write_chat_jsonl,
 )
+from training_hub.trackers import tracker_metrics
 
 
 class _Recorder(TrainingHubCallback):
@@ -54,18 +56,38 @@ class _Recorder(TrainingHubCallback):
         return [e for e in self.events if e[0] == event]
 
 
+def _records(output: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_a_trl_run_fires_the_events_and_stops_on_request(tmp_path: Path) -> None:
     model_path = tmp_path / "model"
     make_tiny_model(model_path, make_tiny_tokenizer(model_path))
     output = tmp_path / "out"
     recorder = _Recorder(stop_at=2)
+    run = {
+        "model_path": str(model_path),
+        "data_path": str(write_chat_jsonl(tmp_path / "c.jsonl", 6)),
+        "data_cache_dir": str(tmp_path / "cache"), "data_workers": 1,
+        "max_tokens_per_gpu": 512, "max_seq_len": 128, "effective_batch_size": 4,
+        "learning_rate": 1e-3, "lr_scheduler": "constant", "checkpoint_at_epoch": False,
+        "quiet": True, "tensorboard": False, "device": "cpu", "num_threads": 1,
+    }
     create_algorithm("sft", "trl").train(
-        model_path=str(model_path), data_path=str(write_chat_jsonl(tmp_path / "c.jsonl", 16)),
-        ckpt_output_dir=str(output), data_cache_dir=str(tmp_path / "cache"), data_workers=1,
-        max_tokens_per_gpu=512, max_seq_len=128, effective_batch_size=4, learning_rate=1e-3,
-        lr_scheduler="constant", max_steps=4, checkpoint_at_epoch=False, quiet=True,
-        tensorboard=False, device="cpu", callbacks=[recorder],
-    )
+        **run, ckpt_output_dir=str(output), max_steps=4, callbacks=[recorder])
+    # One naming: the native engine's metrics.jsonl keys and epochs (0-based, of the step)
+    # on the same data, 6 samples of 4 a step: steps 1, 2 in epoch 0; 3 in epoch 1.
+    native = tmp_path / "native"
+    create_algorithm("sft", "native").train(**run, ckpt_output_dir=str(native), max_steps=3)
+    native_records, trl_records = _records(native), _records(output)
+    assert [(r["step"], r["epoch"]) for r in native_records] == [(1, 0), (2, 0), (3, 1)]
+    assert [(r["step"], r["epoch"]) for r in trl_records] == [(1, 0), (2, 0)]
+    # num_loss_tokens, skipped and eta_s are the native engine's own (TRL has no such numbers)
+    shared = set(native_records[0]) - {"num_loss_tokens", "skipped", "eta_s"}
+    assert all(shared <= set(record) for record in trl_records), (shared, trl_records[0])
+    native_names = set(tracker_metrics(native_records[0], section="train"))
+    assert native_names - {"train/num_loss_tokens"} <= set(
+        tracker_metrics(trl_records[0], section="train"))
     names = [e[0] for e in recorder.events]
     assert names[0] == "on_train_begin" and names[-1] == "on_train_end"
     assert [e[1] for e in recorder.of("on_step_end")] == [1, 2]  # stopped at step 2

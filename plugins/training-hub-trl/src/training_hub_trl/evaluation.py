@@ -43,6 +43,8 @@ from training_hub.engine.evaluation import BestCheckpoint, read_best, write_best
 from training_hub.engine.storage import CheckpointMirror, fetch_if_newer, open_mirror
 from training_hub.training_params import TrainingParams
 
+from .hub_callbacks import ended_epoch
+
 __all__ = [
     "EvaluationRules",
     "StorageMirror",
@@ -204,8 +206,8 @@ def evaluating_trainer(trainer_class: type, *, token_mean: bool) -> type:
             if best is None or not self.is_world_process_zero():
                 return
             assert self.hub_output_dir is not None
-            epoch = max(0, math.ceil(float(self.state.epoch or 0)) - 1)
-            path = write_best_checkpoint(self.hub_output_dir, best, epoch=epoch, source=saved)
+            path = write_best_checkpoint(self.hub_output_dir, best,
+                                         epoch=ended_epoch(self.state), source=saved)
             logger.info("best checkpoint (%s %.4f, step %d): %s",
                         best.metric, best.value, best.step, path)
             if self.hub_mirror is not None:

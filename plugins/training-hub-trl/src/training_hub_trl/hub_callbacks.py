@@ -28,22 +28,44 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from training_hub.callbacks import CallbackRunner, context_for_run
 
-__all__ = ["HubCallbacks", "hub_metrics"]
+__all__ = ["HubCallbacks", "ended_epoch", "hub_metrics", "log_record"]
 
 logger = logging.getLogger("training_hub")
 
 
+#: transformers' per-step log names -> the native engine's names for the same numbers.
+_ENGINE_NAMES = {
+    "learning_rate": "lr",
+    "train_tokens_per_second": "tokens_per_second",
+    "train_runtime": "elapsed_s",
+}
+
+
 def hub_metrics(logs: dict[str, Any]) -> dict[str, Any]:
     """transformers' log names as the native engine writes them (``learning_rate`` ->
-    ``lr``, ``eval_loss`` -> ``val_loss``)."""
+    ``lr``, ``train_tokens_per_second`` -> ``tokens_per_second``, ``train_runtime`` ->
+    ``elapsed_s``, ``eval_loss`` -> ``val_loss``)."""
     named: dict[str, Any] = {}
     for key, value in logs.items():
-        if key == "learning_rate":
-            key = "lr"
+        if key in _ENGINE_NAMES:
+            key = _ENGINE_NAMES[key]
         elif key.startswith("eval_"):
             key = "val_" + key.removeprefix("eval_")
         named[key] = value
     return named
+
+
+def ended_epoch(state: Any) -> int:
+    """The 0-based epoch of the step just done (the native engine's ``epoch``): transformers'
+    ``state.epoch`` counts epochs done, 1.0 at the end of the first."""
+    return max(0, math.ceil(float(state.epoch or 0)) - 1)
+
+
+def log_record(logs: dict[str, Any], state: Any) -> dict[str, Any]:
+    """A training log of transformers as the native engine's metrics.jsonl record: its
+    names, ``step``, the 0-based ``epoch`` and ``tokens`` seen."""
+    return {**hub_metrics(logs), "step": state.global_step, "epoch": ended_epoch(state),
+            "tokens": state.num_input_tokens_seen}
 
 
 class HubCallbacks(TrainerCallback):  # type: ignore[misc]
@@ -94,8 +116,7 @@ class HubCallbacks(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if not logs or "loss" not in logs:
             return  # evaluation logs go to on_evaluate; the summary line has train_loss
-        record = {"step": state.global_step, "epoch": state.epoch, **hub_metrics(logs),
-                  "tokens": state.num_input_tokens_seen}
+        record = log_record(logs, state)
         self._last_loss = float(logs["loss"])
         self.context.metrics = record
         self._fire("on_log", state, control, ended=True)
@@ -104,8 +125,8 @@ class HubCallbacks(TrainerCallback):  # type: ignore[misc]
         self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self.context.metrics = {"step": state.global_step, "epoch": state.epoch,
-                                **hub_metrics(metrics or {})}
+        self.context.metrics = {**hub_metrics(metrics or {}), "step": state.global_step,
+                                "epoch": ended_epoch(state)}
         self._fire("on_evaluate", state, control, ended=True)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -132,8 +153,7 @@ class HubCallbacks(TrainerCallback):  # type: ignore[misc]
             return
         context = self.context
         context.step = int(state.global_step)
-        epoch = float(state.epoch or 0)
-        context.epoch = max(0, math.ceil(epoch) - 1) if ended else math.floor(epoch)
+        context.epoch = ended_epoch(state) if ended else math.floor(float(state.epoch or 0))
         context.loss = self._last_loss
         context.learning_rate = _learning_rate(state)
         self.runner.fire(event, context)

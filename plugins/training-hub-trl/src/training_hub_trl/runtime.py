@@ -151,11 +151,9 @@ class MetricsFile(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if not logs or "loss" not in logs or not state.is_world_process_zero:
             return  # the summary line at the end has train_loss, not loss
-        record = {"step": state.global_step, "epoch": state.epoch}
-        for key, value in logs.items():
-            record["lr" if key == "learning_rate" else key] = value
-        record["tokens"] = state.num_input_tokens_seen
-        self.last = record
+        from .hub_callbacks import log_record
+
+        self.last = log_record(logs, state)
 
 
 class NonFiniteGuard(TrainerCallback):  # type: ignore[misc]

@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 from training_hub_instructlab.backend import InstructLabResult, InstructLabTrainingSFTBackend
-from training_hub_instructlab.mapping import (
-    TRACKER_FIELDS,
-    callback_params,
-    check_tracker_fields,
-    tracker_fields,
-)
+from training_hub_instructlab.mapping import TRACKER_FIELDS, check_tracker_fields, tracker_fields
 
 from training_hub import ParameterError
 from training_hub._params import validate_params
+from training_hub.backend_limits import trackers_off
 from training_hub.trackers import default_trackers
 from training_hub.training_params import TrainingParams
 
@@ -94,7 +90,7 @@ def test_builtin_trackers_stay_off_because_the_library_logs(tmp_path: Path) -> N
     assert seen[0]["model_path"] == "m"  # the rest as given
     assert not store.exists()  # no empty MLflow run beside the library's own
     assert not (tmp_path / "o" / "tensorboard").exists()
-    assert callback_params({"tensorboard": True, "wandb_project": "p"}) == {
+    assert trackers_off({"tensorboard": True, "wandb_project": "p"}) == {
         "tensorboard": False, **dict.fromkeys(TRACKER_FIELDS)}
 
 

@@ -22,13 +22,17 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import explicit_params, require_cuda, unhonoured
-from training_hub.callbacks import CallbackRunner, context_for_run
+from training_hub.backend_limits import (
+    explicit_params,
+    refuse_unhonoured,
+    require_cuda,
+    run_library,
+    unhonoured,
+)
 from training_hub.training_params import TrainingParams
 
 from .mapping import (
     LIMITS,
-    callback_params,
     check_tracker_fields,
     library_fields,
     to_instructlab_args,
@@ -95,12 +99,7 @@ class InstructLabTrainingSFTBackend(Backend):
                 f"Backend '{BACKEND_NAME}' trains sft parameters (TrainingParams); got "
                 f"{type(params).__name__}."
             )
-        problems = _problems(params)
-        if problems:
-            raise ParameterError(
-                f"Backend '{BACKEND_NAME}' cannot honour these sft parameters: "
-                + "; ".join(problems) + "."
-            )
+        refuse_unhonoured(_problems(params), backend=BACKEND_NAME, algorithm="sft")
         known = library_fields()  # None: not installed (the registry says how to install it)
         if known is not None:  # a tracker field this release lacks would be dropped
             check_tracker_fields(params, known)
@@ -108,15 +107,7 @@ class InstructLabTrainingSFTBackend(Backend):
 
     def run(self, params: Params, callbacks: Sequence[Any]) -> InstructLabResult:
         assert isinstance(params, TrainingParams)
-        runner = CallbackRunner(callbacks)
-        context = context_for_run(params, algorithm=self.algorithm_name,
-                                  backend=self.backend_name)
-        context.params = callback_params(context.params)  # the library logs itself
-        runner.fire("on_train_begin", context)
-        result = self._train(params)
-        context.result = result
-        runner.fire("on_train_end", context)
-        return result
+        return run_library(self, params, callbacks, lambda: self._train(params))
 
     def _train(self, params: TrainingParams) -> InstructLabResult:
         torchrun_args, training_args = to_instructlab_args(params)

@@ -14,14 +14,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training_hub.backend_limits import Limit, one_of
+from training_hub import backend_limits
+from training_hub.backend_limits import (
+    TRACKER_FIELDS,
+    Limit,
+    one_of,
+    out_of_loop_limits,
+    tracker_fields,
+)
 from training_hub.training_params import TrainingParams
 
 __all__ = [
     "LIMITS",
     "RDZV_ID",
     "TRACKER_FIELDS",
-    "callback_params",
     "check_tracker_fields",
     "data_output_dir",
     "library_fields",
@@ -73,43 +79,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("logging_steps", one_of(1), "instructlab-training logs metrics every step",
           "remove logging_steps"),
     Limit("quiet", one_of(False), "instructlab-training has no quiet mode", "remove quiet"),
-    # evaluation and remote storage: training-hub runs them around its own training loop;
-    # instructlab-training's loop runs in its own worker processes, out of reach
-    Limit("validation_split", one_of(0.0), "instructlab-training computes no validation "
-          "loss while it trains", "remove validation_split, or use the native backend"),
-    Limit("eval_data_path", one_of(None), "instructlab-training computes no validation "
-          "loss while it trains", "remove eval_data_path, or use the native backend"),
-    Limit("validation_frequency", one_of(None), "instructlab-training does not evaluate "
-          "during training", "remove validation_frequency, or use the native backend"),
-    Limit("save_best_metric", one_of(None), "instructlab-training keeps no best checkpoint "
-          "(it has no validation loss)", "remove save_best_metric, or use the native backend"),
-    Limit("checkpoint_storage", one_of(None), "instructlab-training writes its checkpoints "
-          "in its own processes, which training-hub cannot mirror to a storage while it "
-          "trains", "copy <ckpt_output_dir>/hf_format yourself after the run, or use the "
-          "native backend"),
+    *out_of_loop_limits("instructlab-training"),  # evaluation and remote storage
 )
-
-
-#: The tracker parameters instructlab-training logs with itself (fields of its TrainingArgs of the
-#: same names). training-hub's built-in trackers stay off on this backend (see
-#: :func:`callback_params`): they would see only the run's begin and end.
-TRACKER_FIELDS = (
-    "tensorboard_log_dir", "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name",
-    "wandb_project", "wandb_entity", "wandb_run_name",
-)
-_TRACKERS_OFF = {"tensorboard": False, **dict.fromkeys(TRACKER_FIELDS)}
-
-
-def tracker_fields(params: Any) -> dict[str, Any]:
-    """The tracker parameters the run sets, for instructlab-training's TrainingArgs."""
-    return {name: getattr(params, name) for name in TRACKER_FIELDS
-            if getattr(params, name) is not None}
-
-
-def callback_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters as the run's callbacks see them, with the built-in trackers'
-    switches off (``tensorboard``, ``mlflow_*``, ``wandb_*``): instructlab-training logs itself."""
-    return {**params, **_TRACKERS_OFF}
 
 
 def library_fields() -> frozenset[str] | None:
@@ -124,16 +95,8 @@ def library_fields() -> frozenset[str] | None:
 def check_tracker_fields(params: Any, library_fields: set[str] | frozenset[str]) -> None:
     """A ParameterError naming each tracker parameter the installed instructlab-training
     cannot take."""
-    from training_hub._errors import ParameterError
-
-    missing = sorted(set(tracker_fields(params)) - set(library_fields))
-    if missing:
-        raise ParameterError(
-            f"Backend 'instructlab-training' cannot honour {', '.join(missing)}: the installed "
-            "instructlab-training's TrainingArgs has no such field. Upgrade "
-            "instructlab-training, remove them, or use the native backend (training-hub's "
-            "own trackers)."
-        )
+    backend_limits.check_tracker_fields(params, library_fields, backend="instructlab-training",
+                                        distribution="instructlab-training")
 
 
 def data_output_dir(params: TrainingParams) -> str:

@@ -22,14 +22,12 @@ from typing import Any, ClassVar
 from training_hub import Backend
 from training_hub._errors import ParameterError, TrainingError
 from training_hub._params import Params
-from training_hub.backend_limits import require_cuda, unhonoured
-from training_hub.callbacks import CallbackRunner, context_for_run
+from training_hub.backend_limits import refuse_unhonoured, require_cuda, run_library, unhonoured
 from training_hub.training_params import TrainingParams
 
 from .data_check import check_tokenized_file
 from .mapping import (
     LIMITS,
-    callback_params,
     check_tracker_fields,
     library_fields,
     to_mini_trainer_args,
@@ -91,12 +89,7 @@ class MiniTrainerOSFTBackend(Backend):
             raise ParameterError(
                 f"Backend '{BACKEND_NAME}' trains osft parameters; got {type(params).__name__}."
             )
-        problems = _problems(params)
-        if problems:
-            raise ParameterError(
-                f"Backend '{BACKEND_NAME}' cannot honour these osft parameters: "
-                + "; ".join(problems) + "."
-            )
+        refuse_unhonoured(_problems(params), backend=BACKEND_NAME, algorithm="osft")
         known = library_fields()  # None: not installed (the registry says how to install it)
         if known is not None:  # a tracker field this release lacks would be dropped
             check_tracker_fields(params, known)
@@ -104,15 +97,7 @@ class MiniTrainerOSFTBackend(Backend):
 
     def run(self, params: Params, callbacks: Sequence[Any]) -> MiniTrainerResult:
         assert isinstance(params, TrainingParams)
-        runner = CallbackRunner(callbacks)
-        context = context_for_run(params, algorithm=self.algorithm_name,
-                                  backend=self.backend_name)
-        context.params = callback_params(context.params)  # the library logs itself
-        runner.fire("on_train_begin", context)
-        result = self._train(params)
-        context.result = result
-        runner.fire("on_train_end", context)
-        return result
+        return run_library(self, params, callbacks, lambda: self._train(params))
 
     def _train(self, params: Any) -> MiniTrainerResult:
         samples = check_tokenized_file(params.data_path, params.max_seq_len)

@@ -233,11 +233,17 @@ def resolve_callbacks(specs: Iterable[CallbackSpec] | CallbackSpec | None) -> li
                 ) from None
         if not any(callable(getattr(value, event, None)) for event in EVENTS):
             raise ParameterError(
-                f"{value!r} is not a callback: it has none of the methods {', '.join(EVENTS)}. "
+                f"{_what(spec, value)} is not a callback: it has none of the methods "
+                f"{', '.join(EVENTS)}. "
                 "Subclass training_hub.TrainingHubCallback."
             )
         resolved.append(value)
     return resolved
+
+
+def _what(spec: Any, value: Any) -> str:
+    """How a message names a callback spec: its import string as written, else the object."""
+    return f"Callback {spec!r} ({type(value).__name__})" if isinstance(spec, str) else repr(value)
 
 
 def check_portable(callbacks: Sequence[Any]) -> bytes:

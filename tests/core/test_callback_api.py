@@ -38,6 +38,8 @@ def test_callbacks_from_import_strings_classes_and_instances() -> None:
         resolve_callbacks("no_such_module_here:Thing")
     with pytest.raises(ParameterError, match="is not a callback"):
         resolve_callbacks([object()])
+    with pytest.raises(ParameterError, match=r"^Callback 'json:dumps' \(function\) is not a "):
+        resolve_callbacks("json:dumps")  # named as the user wrote it
     with pytest.raises(ParameterError, match="patience must be >= 1"):
         EarlyStopping(patience=0)
 

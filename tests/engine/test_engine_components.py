@@ -195,3 +195,34 @@ def test_each_plugin_component_is_selected_by_name_and_used_in_a_run(
                                   max_steps=1, effective_batch_size=len(QUESTIONS)))
     reference_loss = _metrics(Path(reference.output_dir))[0]["loss"]
     assert rows[0]["loss"] == pytest.approx(2 * reference_loss, rel=1e-5)
+
+
+def test_the_python_api_selects_each_plugin_component_by_name(
+    site: Path, assets: TinyAssets, tmp_path: Path
+) -> None:
+    """training_hub.sft(optimizer=..., lr_scheduler=..., loss=..., data_format=...), the
+    data format by its name (not detected), in a process that has the plugin installed."""
+    from transformers import AutoTokenizer
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
+                            for q, a in QUESTIONS))
+    output = tmp_path / "api-run"
+    settings = tiny_params(assets, output, data_path=str(data), max_steps=2,
+                           effective_batch_size=len(QUESTIONS), learning_rate=0.1,
+                           max_grad_norm=None, save_every=1, checkpoint_at_epoch=False)
+    values = {**settings.to_dict(), "optimizer": "counting_sgd", "lr_scheduler": "halving",
+              "loss": "doubled_ce", "data_format": "qa"}
+    script = "import json, sys\nfrom training_hub import sft\nsft(**json.loads(sys.argv[1]))\n"
+    run = subprocess.run([sys.executable, "-c", script, json.dumps(values)], capture_output=True,
+                         text=True, env=_env(site), timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = _metrics(output)
+    assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.05])  # halving
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_path)
+    answers = sum(len(tokenizer(" " + a, add_special_tokens=False)["input_ids"]) + 1
+                  for _, a in QUESTIONS)
+    assert rows[0]["num_loss_tokens"] == answers  # qa: the answers only
+    saved = torch.load(output / "checkpoints" / "step-2" / "training_state" / "optimizer.pt",
+                       weights_only=True)
+    assert saved["param_groups"][0]["acme_steps"] == 2  # counting_sgd

@@ -13,9 +13,10 @@ machines without GPUs, which is what the tests use it for).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -30,6 +31,7 @@ __all__ = [
     "broadcast_parameters",
     "destroy_distributed",
     "init_distributed",
+    "rank_zero_first",
     "read_rank_env",
     "shard_model",
     "wait_for_all",
@@ -129,6 +131,27 @@ def wait_for_all(flag: float, context: DistributedContext) -> float:
     tensor = torch.tensor([flag], dtype=torch.float64)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=context.slow_group)
     return float(tensor.item())
+
+
+_Result = TypeVar("_Result")
+
+
+def rank_zero_first(action: Callable[[], _Result], context: DistributedContext,
+                    failure: str) -> _Result | None:
+    """``action()`` on rank 0 while the other ranks wait (None there). When it raises, rank 0
+    releases the others and raises its error; they raise ``failure`` (say where to look)."""
+    from .._errors import TrainingError
+
+    result = None
+    if context.is_main:
+        try:
+            result = action()
+        except Exception:
+            wait_for_all(1.0, context)  # release the other ranks, then fail
+            raise
+    if wait_for_all(0.0, context) > 0:
+        raise TrainingError(failure)
+    return result
 
 
 def broadcast_parameters(model: torch.nn.Module, context: DistributedContext) -> None:

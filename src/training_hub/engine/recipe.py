@@ -39,6 +39,7 @@ from .distributed import (
     all_reduce_sum,
     broadcast_parameters,
     init_distributed,
+    rank_zero_first,
     read_rank_env,
     shard_model,
     wait_for_all,
@@ -294,16 +295,14 @@ class _Run:
         self.mirror: CheckpointMirror | None = None
         if self.params.checkpoint_storage is None:
             return ckpt.resolve_resume_checkpoint(self.params)
-        resume_from = None
-        if self.context.is_main:
-            try:
-                self.mirror = open_mirror(self.params)
-                resume_from = ckpt.resolve_resume_checkpoint(self.params, fetch=True)
-            except Exception:
-                wait_for_all(1.0, self.context)  # release the other ranks, then fail
-                raise
-        if wait_for_all(0.0, self.context) > 0:
-            raise TrainingError("Rank 0 could not use the checkpoint_storage; see its error.")
+
+        def open_and_fetch() -> Path | None:
+            self.mirror = open_mirror(self.params)
+            return ckpt.resolve_resume_checkpoint(self.params, fetch=True)
+
+        resume_from = rank_zero_first(
+            open_and_fetch, self.context,
+            "Rank 0 could not use the checkpoint_storage; see its error.")
         if not self.context.is_main:
             resume_from = ckpt.resolve_resume_checkpoint(self.params)
         return resume_from
@@ -315,14 +314,10 @@ class _Run:
         from ..hub import resolve_inputs
 
         self.inputs = self.params  # as given: the model card names these
-        if self.context.is_main:
-            try:
-                self.params = resolve_inputs(self.params)
-            except Exception:
-                wait_for_all(1.0, self.context)  # release the other ranks, then fail
-                raise
-        if wait_for_all(0.0, self.context) > 0:
-            raise TrainingError("Rank 0 could not fetch the model or the data; see its error.")
+        fetched = rank_zero_first(lambda: resolve_inputs(self.params), self.context,
+                                  "Rank 0 could not fetch the model or the data; see its error.")
+        if fetched is not None:
+            self.params = fetched
         if not self.context.is_main:
             try:
                 self.params = resolve_inputs(self.params, local_files_only=True)
@@ -332,16 +327,12 @@ class _Run:
     def setup_data(self) -> None:
         """Tokenize (rank 0 first, the others then read its cache) and plan the steps."""
         self.tokenizer = load_tokenizer(self.params)
-        if self.context.is_main:
-            try:
-                self.dataset, self.validation = load_run_data(self.params, self.tokenizer)
-            except Exception:
-                wait_for_all(1.0, self.context)  # release the other ranks, then fail
-                raise
-        if wait_for_all(0.0, self.context) > 0:
-            raise TrainingError("Rank 0 could not prepare the training data; see its error.")
-        if not self.context.is_main:
-            self.dataset, self.validation = load_run_data(self.params, self.tokenizer)
+        loaded = rank_zero_first(lambda: load_run_data(self.params, self.tokenizer),
+                                 self.context,
+                                 "Rank 0 could not prepare the training data; see its error.")
+        if loaded is None:  # another rank: rank 0's cache is there now
+            loaded = load_run_data(self.params, self.tokenizer)
+        self.dataset, self.validation = loaded
         pad_id = self.tokenizer.pad_token_id
         self.batcher = StepBatcher(
             self.dataset,

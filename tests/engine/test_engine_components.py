@@ -132,6 +132,22 @@ def _metrics(folder: Path) -> list[dict[str, Any]]:
     return [r for r in rows if "loss" in r and "step" in r]
 
 
+def _qa_settings(assets: TinyAssets, tmp_path: Path, output: Path, steps: int) -> TrainingParams:
+    """A run on the QA records (one step: all of them), plain SGD-friendly settings."""
+    data = tmp_path / "qa.jsonl"
+    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
+                            for q, a in QUESTIONS))
+    return tiny_params(assets, output, data_path=str(data), max_steps=steps,
+                       effective_batch_size=len(QUESTIONS), learning_rate=0.1,
+                       max_grad_norm=None, save_every=1, checkpoint_at_epoch=False)
+
+
+def _answer_tokens(tokenizer: Any) -> int:
+    """Tokens of every answer and its EOS: what the qa format trains on."""
+    return sum(len(tokenizer(" " + a, add_special_tokens=False)["input_ids"]) + 1
+               for _, a in QUESTIONS)
+
+
 def test_th_info_lists_the_plugin_components_and_validation_names_them(site: Path) -> None:
     info = _th(site, "info", "sft")
     assert info.returncode == 0, info.stderr
@@ -152,13 +168,8 @@ def test_each_plugin_component_is_selected_by_name_and_used_in_a_run(
 ) -> None:
     from transformers import AutoTokenizer
 
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
-                            for q, a in QUESTIONS))
     output = tmp_path / "plugin-run"
-    settings = tiny_params(assets, output, data_path=str(data), max_steps=3,
-                           effective_batch_size=len(QUESTIONS), learning_rate=0.1,
-                           max_grad_norm=None, save_every=1, checkpoint_at_epoch=False)
+    settings = _qa_settings(assets, tmp_path, output, steps=3)
     config = {k: v for k, v in settings.to_dict().items() if k not in ("lr_scheduler", "loss")}
     config.update(algorithm="sft", optimizer="counting_sgd", data_format="auto")
     config_path = tmp_path / "run.yaml"
@@ -172,9 +183,7 @@ def test_each_plugin_component_is_selected_by_name_and_used_in_a_run(
     assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.05, 0.025])
     # The data format ('auto' found it by its field): only the answers carry loss.
     tokenizer = AutoTokenizer.from_pretrained(assets.model_path)
-    answers = sum(len(tokenizer(" " + a, add_special_tokens=False)["input_ids"]) + 1
-                  for _, a in QUESTIONS)
-    assert rows[0]["num_loss_tokens"] == answers
+    assert rows[0]["num_loss_tokens"] == _answer_tokens(tokenizer)
     # The optimizer: plain SGD (no Adam moments) that stepped once per optimizer step.
     saved = torch.load(output / "checkpoints" / "step-3" / "training_state" / "optimizer.pt",
                        weights_only=True)
@@ -204,15 +213,10 @@ def test_the_python_api_selects_each_plugin_component_by_name(
     data format by its name (not detected), in a process that has the plugin installed."""
     from transformers import AutoTokenizer
 
-    data = tmp_path / "qa.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
-                            for q, a in QUESTIONS))
     output = tmp_path / "api-run"
-    settings = tiny_params(assets, output, data_path=str(data), max_steps=2,
-                           effective_batch_size=len(QUESTIONS), learning_rate=0.1,
-                           max_grad_norm=None, save_every=1, checkpoint_at_epoch=False)
-    values = {**settings.to_dict(), "optimizer": "counting_sgd", "lr_scheduler": "halving",
-              "loss": "doubled_ce", "data_format": "qa"}
+    values = {**_qa_settings(assets, tmp_path, output, steps=2).to_dict(),
+              "optimizer": "counting_sgd", "lr_scheduler": "halving", "loss": "doubled_ce",
+              "data_format": "qa"}
     script = "import json, sys\nfrom training_hub import sft\nsft(**json.loads(sys.argv[1]))\n"
     run = subprocess.run([sys.executable, "-c", script, json.dumps(values)], capture_output=True,
                          text=True, env=_env(site), timeout=300)
@@ -220,9 +224,7 @@ def test_the_python_api_selects_each_plugin_component_by_name(
     rows = _metrics(output)
     assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.05])  # halving
     tokenizer = AutoTokenizer.from_pretrained(assets.model_path)
-    answers = sum(len(tokenizer(" " + a, add_special_tokens=False)["input_ids"]) + 1
-                  for _, a in QUESTIONS)
-    assert rows[0]["num_loss_tokens"] == answers  # qa: the answers only
+    assert rows[0]["num_loss_tokens"] == _answer_tokens(tokenizer)  # qa: the answers only
     saved = torch.load(output / "checkpoints" / "step-2" / "training_state" / "optimizer.pt",
                        weights_only=True)
     assert saved["param_groups"][0]["acme_steps"] == 2  # counting_sgd

@@ -42,7 +42,7 @@ def test_torchrun_command_line(assets: TinyAssets, tmp_path: Path) -> None:
     assert command == [
         "python",
         "-m",
-        "torch.distributed.run",
+        "training_hub.engine.torchrun",
         "--nproc_per_node=4",
         "--nnodes=2",
         "--node_rank=1",
@@ -98,7 +98,9 @@ def test_fsdp2_sharded_processes_match_one_and_resume(assets: TinyAssets, tmp_pa
 
 
 @pytest.mark.slow  # ~16 s: torchrun notices the dead worker and stops the others
-def test_a_dying_rank_fails_the_run_quickly(assets: TinyAssets, tmp_path: Path) -> None:
+def test_a_dying_rank_fails_the_run_quickly(
+    assets: TinyAssets, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     params = tiny_params(
         assets, tmp_path / "run", nproc_per_node=2, master_port=free_port(), max_steps=4
     )
@@ -107,3 +109,19 @@ def test_a_dying_rank_fails_the_run_quickly(assets: TinyAssets, tmp_path: Path) 
     code = launch(params, adapter="tests.engine._engine_helpers:dying_adapter", env=env)
     assert code != 0
     assert time.monotonic() - start < 60
+    err = capfd.readouterr().err  # the launcher: torchrun's failure table, not its traceback
+    assert "Root Cause" in err and "exitcode  : 3" in err and "ChildFailedError" not in err
+
+
+def test_a_user_error_on_several_processes_is_its_message_alone(
+    assets: TinyAssets, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text(assets.data_path.read_text().splitlines()[0] + '\n{"nope": 1}\n')
+    params = tiny_params(assets, tmp_path / "run", data_path=str(data), nproc_per_node=2,
+                         master_port=free_port())
+    assert launch(params, env=subprocess_env()) == 2
+    err = capfd.readouterr().err
+    assert f"{data}:2: missing field 'messages'" in err
+    # no launcher traceback, failure table or exit-code log line after the message
+    assert "Traceback" not in err and "Root Cause" not in err and "exitcode" not in err

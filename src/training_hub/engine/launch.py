@@ -49,12 +49,13 @@ def build_torchrun_command(
     recipe: str = DEFAULT_RECIPE,
     python: str = sys.executable,
 ) -> list[str]:
-    """``python -m torch.distributed.run ... -m training_hub.engine.worker PARAMS_FILE``."""
+    """``python -m training_hub.engine.torchrun ... -m training_hub.engine.worker PARAMS_FILE``
+    (torchrun's arguments; see :mod:`training_hub.engine.torchrun`)."""
     p = params
     command = [
         python,
         "-m",
-        "torch.distributed.run",
+        "training_hub.engine.torchrun",
         f"--nproc_per_node={p.nproc_per_node}",  # type: ignore[attr-defined]
         f"--nnodes={p.nnodes}",  # type: ignore[attr-defined]
     ]

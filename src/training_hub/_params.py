@@ -225,7 +225,7 @@ def validate_params(
                 problems.append(
                     f"parameter '{loc}' expects {expected}, got {given!r} ({err['msg']})"
                 )
-    listing = "; ".join(problems)
+    listing = "; ".join(problem.rstrip(".") for problem in problems)  # one full stop
     raise ParameterError(
         f"Invalid {where}: {listing}. Run `th info` with the algorithm name to see every "
         "parameter with its type and default."

@@ -350,8 +350,9 @@ def embedding_sft(
 
     Parameters:
         model_path (str, required): Embedding model: a sentence-transformers folder
-            (modules.json) or a Hugging Face encoder folder (config.json, tokenizer,
-            weights).
+            (modules.json), a Hugging Face encoder folder (config.json, tokenizer, weights),
+            or the Hub id of either (fetched into the Hub cache; HF_HUB_OFFLINE=1 uses the
+            cache only).
         data_path (str, required): Training data: .jsonl, .json, .parquet or a `datasets`
             save_to_disk folder of {text, label} rows, (anchor, positive) pairs or (anchor,
             positive, negative) triplets.

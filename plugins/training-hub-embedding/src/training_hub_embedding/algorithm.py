@@ -40,8 +40,9 @@ class EmbeddingSFTParams(Params):
 
     # --- what to train, on what, and where to write (names of training_hub 0.11.2) ------
     model_path: str = Field(
-        description="Embedding model: a sentence-transformers folder (modules.json) or a "
-        "Hugging Face encoder folder (config.json, tokenizer, weights)."
+        description="Embedding model: a sentence-transformers folder (modules.json), a "
+        "Hugging Face encoder folder (config.json, tokenizer, weights), or the Hub id of "
+        "either (fetched into the Hub cache; HF_HUB_OFFLINE=1 uses the cache only)."
     )
     data_path: str = Field(
         description="Training data: .jsonl, .json, .parquet or a `datasets` save_to_disk "

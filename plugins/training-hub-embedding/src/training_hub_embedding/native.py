@@ -28,6 +28,7 @@ from .run import (
     load_run_data,
     prefixed,
     warmup_steps,
+    with_local_model,
 )
 
 __all__ = ["NativeEmbeddingBackend"]
@@ -61,6 +62,7 @@ class NativeEmbeddingBackend(EmbeddingBackend):
         from .packing import check_packable, pack_texts
         from .sampling import epoch_batches
 
+        params = with_local_model(params)  # a Hub id: its folder in the Hub cache
         random.seed(params.seed)
         torch.manual_seed(params.seed)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -24,7 +24,7 @@ from .losses import ResolvedLoss, resolve_loss
 from .result import EmbeddingResult
 from .sampling import SamplerName
 
-__all__ = ["EmbeddingBackend", "RunData", "RunEvents", "load_run_data"]
+__all__ = ["EmbeddingBackend", "RunData", "RunEvents", "load_run_data", "with_local_model"]
 
 logger = logging.getLogger("training_hub.embedding")
 ALGORITHM = "embedding_sft"
@@ -47,6 +47,17 @@ class EmbeddingBackend(Backend):
                 f"batch_sampler 'group_by_label' draws two texts per label, so batch_size must "
                 f"be an even number >= 4 (got {params.batch_size})."
             )
+
+
+def with_local_model(params: EmbeddingSFTParams) -> EmbeddingSFTParams:
+    """``params`` with a Hub id in ``model_path`` replaced by its folder in the Hub cache
+    (downloaded when missing; one clear error when it cannot be had). Both backends
+    call it first, so they train, and name in their checkpoints, the same files."""
+    from training_hub.hub import resolve_model
+
+    local = resolve_model(params.model_path)
+    return params if local == params.model_path else params.model_copy(
+        update={"model_path": local})
 
 
 def resolve_sampler(params: EmbeddingSFTParams, loss: ResolvedLoss) -> SamplerName:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .algorithm import EmbeddingSFTParams
 from .result import EmbeddingResult
-from .run import EmbeddingBackend, RunEvents, load_run_data, prefixed
+from .run import EmbeddingBackend, RunEvents, load_run_data, prefixed, with_local_model
 
 __all__ = ["SentenceTransformersBackend"]
 
@@ -37,6 +37,7 @@ class SentenceTransformersBackend(EmbeddingBackend):
 
         from .evaluation import evaluate_retrieval
 
+        params = with_local_model(params)  # a Hub id: its folder in the Hub cache
         data = load_run_data(params, lambda examples, sampler: -(-len(examples)
                                                                   // params.batch_size))
         on_gpu = torch.cuda.is_available()

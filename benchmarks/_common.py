@@ -110,7 +110,7 @@ def environment() -> dict[str, Any]:
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "trl": _version("trl"),
-        "training_hub": _version("training-hub"),
+        "training_hub": _version("training-hub-core"),
         "load_average_1_5_15m": [round(x, 1) for x in os.getloadavg()],
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

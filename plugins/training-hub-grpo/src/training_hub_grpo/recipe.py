@@ -188,6 +188,8 @@ class _GRPORun:
             quiet=self.params.quiet,
         ) if self.context.is_main else None
         self.event.total_steps = self.total_steps
+        # a resumed run starts at its checkpoint (the JSONL tracker keeps the steps before it)
+        self.event.step, self.event.epoch = self.state.step, self.state.epoch
         try:
             self.fire("on_train_begin")
             with StopRequest() as stop:

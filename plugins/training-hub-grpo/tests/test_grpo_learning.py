@@ -3,7 +3,8 @@
 A tiny Llama warmed up by a few supervised steps to reverse words (badly),
 then grpo with the settings of ``training_hub_grpo.testing.LEARNING_TRAIN``:
 its mean reward on held-out prompts (greedy, never trained on) rises by more
-than 0.2 absolute. About 1.5 minutes on one CPU thread, hence slow.
+than 0.2 absolute (0.35 -> 0.65 measured). About a minute with set-up on one CPU
+thread, hence slow.
 """
 
 from __future__ import annotations

@@ -25,25 +25,16 @@ __all__ = ["calibration_params", "estimate_time", "planned_tokens"]
 
 def planned_tokens(params: Any) -> list[int]:
     """Tokens (all ranks together) of every step the run of ``params`` will train."""
-    from ._peer_params import max_samples_per_micro_batch
-    from .engine.data import StepBatcher
     from .engine.eta import planned_step_tokens
     from .engine.evaluation import load_run_data
     from .engine.model import load_tokenizer
+    from .engine.recipe import step_batcher
     from .hub import resolve_inputs
 
     params = resolve_inputs(params)
     dataset, _ = load_run_data(params, load_tokenizer(params))
-    batcher = StepBatcher(
-        dataset,
-        effective_batch_size=params.effective_batch_size,
-        max_tokens_per_gpu=params.max_tokens_per_gpu,
-        num_epochs=params.num_epochs,
-        seed=params.seed,
-        world_size=params.nproc_per_node * params.nnodes,
-        rank=0,
-        max_samples_per_micro_batch=max_samples_per_micro_batch(params),
-    )
+    batcher = step_batcher(params, dataset, world_size=params.nproc_per_node * params.nnodes,
+                           rank=0)
     total = batcher.total_steps
     if params.max_steps is not None:  # as the recipe does: max_steps overrides num_epochs
         batcher.num_epochs = math.ceil(params.max_steps / batcher.steps_per_epoch)

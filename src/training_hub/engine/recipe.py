@@ -62,7 +62,7 @@ from .run_lock import RunLock
 from .signals import StopRequest, TrainingInterrupted
 from .storage import CheckpointMirror, open_mirror
 
-__all__ = ["TrainResult", "dry_run", "result_of_finished_run", "train"]
+__all__ = ["TrainResult", "dry_run", "result_of_finished_run", "step_batcher", "train"]
 
 logger = logging.getLogger("training_hub.engine")
 _LOSS_CHUNK_TOKENS_GPU = 4096
@@ -334,17 +334,9 @@ class _Run:
             loaded = load_run_data(self.params, self.tokenizer)
         self.dataset, self.validation = loaded
         pad_id = self.tokenizer.pad_token_id
-        self.batcher = StepBatcher(
-            self.dataset,
-            effective_batch_size=self.params.effective_batch_size,
-            max_tokens_per_gpu=self.params.max_tokens_per_gpu,
-            num_epochs=self.params.num_epochs,
-            seed=self.params.seed,
-            world_size=self.context.world_size,
-            rank=self.context.rank,
-            pad_token_id=pad_id if pad_id is not None else 0,
-            max_samples_per_micro_batch=max_samples_per_micro_batch(self.params),
-        )
+        self.batcher = step_batcher(self.params, self.dataset, world_size=self.context.world_size,
+                                    rank=self.context.rank,
+                                    pad_token_id=pad_id if pad_id is not None else 0)
         if self.params.max_steps is not None:  # max_steps overrides num_epochs
             per_epoch = self.batcher.steps_per_epoch
             self.batcher.num_epochs = math.ceil(self.params.max_steps / per_epoch)
@@ -953,6 +945,23 @@ def _configure_console_logging() -> None:
         engine_logger.setLevel(logging.INFO)
 
 
+def step_batcher(params: TrainingParams, dataset: Any, *, world_size: int, rank: int,
+                 pad_token_id: int = 0) -> StepBatcher:
+    """The steps of a run of ``params`` over ``dataset``, as the training loop plans them
+    (also what ``--dry-run`` and the time estimate count)."""
+    return StepBatcher(
+        dataset,
+        effective_batch_size=params.effective_batch_size,
+        max_tokens_per_gpu=params.max_tokens_per_gpu,
+        num_epochs=params.num_epochs,
+        seed=params.seed,
+        world_size=world_size,
+        rank=rank,
+        pad_token_id=pad_token_id,
+        max_samples_per_micro_batch=max_samples_per_micro_batch(params),
+    )
+
+
 def dry_run(params: TrainingParams) -> dict[str, Any]:
     """Dataset statistics and the resolved run configuration, without loading the model."""
     from ..hub import resolve_inputs
@@ -961,16 +970,7 @@ def dry_run(params: TrainingParams) -> dict[str, Any]:
     tokenizer = load_tokenizer(params)
     dataset, validation = load_run_data(params, tokenizer)
     world_size = params.nproc_per_node * params.nnodes
-    batcher = StepBatcher(
-        dataset,
-        effective_batch_size=params.effective_batch_size,
-        max_tokens_per_gpu=params.max_tokens_per_gpu,
-        num_epochs=params.num_epochs,
-        seed=params.seed,
-        world_size=world_size,
-        rank=0,
-        max_samples_per_micro_batch=max_samples_per_micro_batch(params),
-    )
+    batcher = step_batcher(params, dataset, world_size=world_size, rank=0)
     total_steps = params.max_steps or batcher.total_steps
     first_plan = batcher.plan_step(0, 0)
     device = resolve_device(params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import torch
 from training_hub_grpo.testing import make_reverse_task
 
 from training_hub import create_algorithm
+from training_hub.engine.run_lock import LOCK_FILENAME, OutputDirInUseError
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +22,13 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _run(algorithm: str, task: dict[str, Path], out: Path, **extra):
-    return create_algorithm(algorithm).train(
+    settings = dict(
         model_path=str(task["model"]), data_path=str(task["train"]),
         eval_data_path=str(task["eval"]), ckpt_output_dir=str(out),
         reward_fn="training_hub_grpo.testing:reverse_reward", group_size=4,
         prompt_batch_size=4, max_tokens=6, temperature=1.0, max_steps=2, device="cpu",
-        quiet=True, num_threads=1, **extra)
+        quiet=True, num_threads=1)
+    return create_algorithm(algorithm).train(**{**settings, **extra})
 
 
 def test_grpo_trains_and_saves_an_hf_checkpoint(task: dict[str, Path], tmp_path: Path) -> None:
@@ -54,3 +58,34 @@ def test_lora_grpo_saves_a_peft_adapter(task: dict[str, Path], tmp_path: Path) -
     checkpoint = Path(result.last_checkpoint)
     assert (checkpoint / "adapter_config.json").is_file()
     assert (checkpoint / "adapter_model.safetensors").is_file()
+
+
+_HOLD_LOCK = """
+import sys, time
+from training_hub.engine.run_lock import RunLock
+with RunLock.acquire(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_live_run_holds_the_output_dir(task: dict[str, Path], tmp_path: Path) -> None:
+    """A second run into the ckpt_output_dir of a live one is refused with sft's message;
+    the lock of a run that died does not block, and a finished run leaves none."""
+    output = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(output)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputDirInUseError, match=f"pid {holder.pid}") as refused:
+            _run("grpo", task, output, max_steps=1)
+        message = str(refused.value)
+        assert str(output) in message and "choose another ckpt_output_dir" in message
+        assert not (output / "checkpoints").exists() and not (output / "metrics.jsonl").exists()
+    finally:
+        holder.kill()  # dies holding the lock: its lock file stays behind
+        holder.wait(timeout=30)
+    assert (output / LOCK_FILENAME).is_file()
+    result = _run("grpo", task, output, max_steps=1)
+    assert result.steps == 1 and len(result.reward_history) == 1
+    assert not (output / LOCK_FILENAME).exists()

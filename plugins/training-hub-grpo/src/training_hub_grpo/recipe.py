@@ -4,9 +4,10 @@ rollouts -> rewards -> advantages -> policy updates, with evaluation and checkpo
 One *generation batch* is ``prompt_batch_size`` prompts (split over the processes)
 times ``group_size`` completions. It is scored, turned into advantages, and
 trained on for ``iterations_per_batch`` passes of ``steps_per_generation``
-optimizer steps each. The update packs prompt+completion rows padding-free
-into micro-batches of ``max_tokens_per_gpu`` tokens (the engine's packed
-attention) and puts the loss on completion tokens only; every token carries the
+optimizer steps each. The update packs each group padding-free as one sample,
+its prompt once and then its completions (:mod:`.packing`: a block mask in the
+engine's packed attention), into micro-batches of ``max_tokens_per_gpu`` tokens,
+and puts the loss on completion tokens only; every token carries the
 weight of :func:`.loss.sequence_weights`, computed over the whole step on every
 process, so accumulation and multi-process training are exact.
 
@@ -42,8 +43,7 @@ from training_hub._errors import ParameterError, TrainingError
 from training_hub.callbacks import CallbackRunner, TrainingHubContext
 from training_hub.engine import checkpoint as ckpt
 from training_hub.engine.adapter import ModelAdapter
-from training_hub.engine.attention import packed_attention_kwargs
-from training_hub.engine.batch import IGNORE_INDEX, PackedBatch
+from training_hub.engine.attention import PACKED_SDPA
 from training_hub.engine.distributed import (
     DistributedContext,
     all_reduce_gradients,
@@ -54,14 +54,15 @@ from training_hub.engine.distributed import (
     shard_model,
     wait_for_all,
 )
-from training_hub.engine.loss import loss_targets
 from training_hub.engine.metrics import MetricsLogger
 from training_hub.engine.model import load_model, load_tokenizer, resolve_device, resolve_precision
 from training_hub.engine.optim import build_optimizer, build_scheduler
+from training_hub.engine.recipe import _run_lock as run_lock
 from training_hub.engine.signals import StopRequest, TrainingInterrupted
 
 from .data import Prompt, load_prompts
 from .loss import group_advantages, policy_loss, sequence_weights
+from .packing import PackedGroups, pack_groups
 from .params import GRPOParams
 from .rollout import Completion, SamplingSettings, group_generator, sample_groups
 from .scoring import resolve_rewards, score
@@ -100,11 +101,13 @@ class GRPOResult:
 
 
 class PackedPolicy(torch.nn.Module):
-    """The model under training: log-probabilities of the completion tokens of packed rows.
+    """The model under training: log-probabilities of the completion tokens of packed groups.
 
     Like the engine's ``PackedCausalLM`` (one module, so FSDP2's root hooks see
-    the whole forward) but returning ``log p(token)`` per loss position at the
-    sampling temperature, as TRL scores completions.
+    the whole forward) but returning ``log p(token)`` per loss token at the
+    sampling temperature, as TRL scores completions. The LM head runs once on
+    each predicting position (``head_positions``; a group's completions share
+    their prompt's last one), and loss token ``n`` reads row ``head_rows[n]``.
     """
 
     def __init__(self, causal_lm: Any, temperature: float) -> None:
@@ -113,13 +116,14 @@ class PackedPolicy(torch.nn.Module):
         self.temperature = temperature
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
-                loss_positions: torch.Tensor, targets: torch.Tensor,
+                head_positions: torch.Tensor, head_rows: torch.Tensor, targets: torch.Tensor,
                 **attention_kwargs: Any) -> torch.Tensor:
         hidden = self.causal_lm.get_decoder()(
             input_ids=input_ids, position_ids=position_ids, use_cache=False, **attention_kwargs
-        ).last_hidden_state[0].index_select(0, loss_positions)
+        ).last_hidden_state[0].index_select(0, head_positions)
         logits = self.causal_lm.get_output_embeddings()(hidden).float() / self.temperature
-        return -torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        normaliser = torch.logsumexp(logits, dim=-1)
+        return logits[head_rows, targets] - normaliser.index_select(0, head_rows)
 
 
 @dataclass
@@ -131,6 +135,7 @@ class _Sequence:
     loss_tokens: int  # completion tokens carrying loss (0: masked truncated completion)
     advantage: float
     position: int  # place of the completion in the whole generation batch (all processes)
+    group: int  # place of its prompt in the whole generation batch: a group shares its prompt
     old_logps: torch.Tensor | None = None
     ref_logps: torch.Tensor | None = None
 
@@ -144,9 +149,10 @@ def train_grpo(params: GRPOParams, adapter: ModelAdapter | None = None,
     device = resolve_device(params, local_rank=read_rank_env()[2])  # type: ignore[arg-type]
     context = init_distributed(device)
     try:
-        run = _GRPORun(params, adapter or ModelAdapter(), context, device, callbacks,
-                       algorithm=algorithm, backend=backend)
-        return run.run()
+        with run_lock(params, context):  # one live run per ckpt_output_dir, as for sft
+            run = _GRPORun(params, adapter or ModelAdapter(), context, device, callbacks,
+                           algorithm=algorithm, backend=backend)
+            return run.run()
     finally:
         if owns_group and dist.is_initialized():
             dist.destroy_process_group()
@@ -379,7 +385,8 @@ class _GRPORun:
             prompt = prompts[completion.prompt_index]
             masked = params.mask_truncated_completions and completion.truncated
             rows.append(_Sequence(list(prompt.ids) + completion.ids, len(prompt.ids),
-                                  0 if masked else len(completion.ids), advantage, position))
+                                  0 if masked else len(completion.ids), advantage, position,
+                                  first + completion.prompt_index))
         stats = self.global_sums({
             "generation_tokens": float(sum(r.loss_tokens for r in rows)),
             "completion_tokens": float(sum(len(c.ids) for c in completions)),
@@ -480,28 +487,33 @@ class _GRPORun:
         loss_sum = torch.zeros((), device=self.device)
         stats = torch.zeros(5, device=self.device)
         tokens = 0
-        batches = _pack(rows, weights, self.params.max_tokens_per_gpu, self.pad_id)
-        batches = self._same_count_on_every_rank(batches)
+        batches = self._same_count_on_every_rank(self._pack(rows, weights))
         for index, (host, members, member_weights) in enumerate(batches):
             if self.context.sharded:
                 self.policy.set_requires_gradient_sync(index == len(batches) - 1)
             logps = self._logps(self.policy, host)
             old = _concat([r.old_logps for r in members], self.device)
             ref = _concat([r.ref_logps for r in members], self.device)
-            advantages = torch.tensor(
-                [r.advantage for r in members for _ in range(r.loss_tokens)],
-                dtype=torch.float32, device=self.device)
-            token_weights = torch.tensor(
-                [w for r, w in zip(members, member_weights, strict=True)
-                 for _ in range(r.loss_tokens)], dtype=torch.float32, device=self.device)
+            counts = torch.tensor([r.loss_tokens for r in members], dtype=torch.long)
+            advantages = torch.tensor([r.advantage for r in members], dtype=torch.float32
+                                      ).repeat_interleave(counts).to(self.device)
+            token_weights = torch.tensor(member_weights, dtype=torch.float32
+                                         ).repeat_interleave(counts).to(self.device)
             loss, micro_stats = policy_loss(
                 logps, old, advantages, token_weights, epsilon_low=self.params.epsilon,
                 epsilon_high=self.params.clip_high, beta=self.params.beta, ref_logps=ref)
             loss.backward()
             loss_sum += loss.detach()
             stats += micro_stats
-            tokens += host.num_tokens if members else 0
+            tokens += host.row_tokens  # as if one row per completion (the shared prompt counted)
         return loss_sum, stats, tokens
+
+    def _pack(self, rows: list[_Sequence], weights: list[float]
+              ) -> list[tuple[PackedGroups, list[_Sequence], list[float]]]:
+        """Micro-batches of the rows with loss tokens, a group's prompt computed once
+        where the model runs the engine's packed attention (it takes the block masks)."""
+        share = getattr(self.model.config, "_attn_implementation", None) == PACKED_SDPA
+        return pack_groups(rows, weights, self.params.max_tokens_per_gpu, share_prompts=share)
 
     def _same_count_on_every_rank(self, batches: list[Any]) -> list[Any]:
         """FSDP2 gathers weights in every forward: every rank runs as many micro-batches
@@ -511,7 +523,7 @@ class _GRPORun:
         count = torch.tensor([float(len(batches))], device=self.device)
         dist.all_reduce(count, op=dist.ReduceOp.MAX)
         while len(batches) < int(count.item()):
-            batches.append(_empty_batch(self.pad_id))
+            batches.append((PackedGroups.empty(self.pad_id), [], []))
         return batches
 
     @torch.no_grad()
@@ -522,19 +534,18 @@ class _GRPORun:
         policy = self.policy if policy is None else policy
         manager = self.model.disable_adapter() if disable else contextlib.nullcontext()
         with manager:
-            batches = _pack(rows, [0.0] * len(rows), self.params.max_tokens_per_gpu, self.pad_id)
+            batches = self._pack(rows, [0.0] * len(rows))
             for host, members, _ in self._same_count_on_every_rank(batches):
                 logps = self._logps(policy, host)
                 for row, part in zip(members, logps.split([r.loss_tokens for r in members]),
                                      strict=True):
                     setattr(row, name, part.detach())
 
-    def _logps(self, policy: Any, host: PackedBatch) -> torch.Tensor:
+    def _logps(self, policy: Any, host: PackedGroups) -> torch.Tensor:
         batch = host.to(self.device)
-        positions, targets = loss_targets(host)
         with self._autocast():
-            return policy(batch.input_ids, batch.position_ids, positions.to(self.device),
-                          targets.to(self.device), **packed_attention_kwargs(host, batch))
+            return policy(batch.input_ids, batch.position_ids, batch.head_positions,
+                          batch.head_rows, batch.targets, **host.attention_kwargs(batch))
 
     # --- after each step and each batch ---------------------------------------------------
 
@@ -783,62 +794,3 @@ def _concat(parts: list[torch.Tensor | None], device: torch.device) -> torch.Ten
     if not parts or any(p is None for p in parts):
         return None
     return torch.cat([p for p in parts if p is not None]).to(device)
-
-
-def _empty_batch(pad_id: int) -> tuple[PackedBatch, list[_Sequence], list[float]]:
-    host = PackedBatch(
-        input_ids=torch.full((1, 1), pad_id, dtype=torch.long),
-        labels=torch.full((1, 1), IGNORE_INDEX, dtype=torch.long),
-        position_ids=torch.zeros((1, 1), dtype=torch.long),
-        cu_seqlens=torch.tensor([0, 1], dtype=torch.int32), max_seqlen=1, num_samples=1,
-        num_loss_tokens=0)
-    return host, [], []
-
-
-def _pack(rows: list[_Sequence], weights: list[float], budget: int, pad_id: int
-          ) -> list[tuple[PackedBatch, list[_Sequence], list[float]]]:
-    """Rows with loss tokens, packed first-fit-decreasing into ``budget``-token micro-batches.
-
-    The label of position ``t`` is token ``t + 1`` on the completion positions
-    (``prompt_length - 1`` up to the last completion token that carries loss).
-    """
-    order = sorted((i for i, r in enumerate(rows) if r.loss_tokens > 0),
-                   key=lambda i: -len(rows[i].ids))
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in order:
-        length = len(rows[i].ids)
-        for b, free in enumerate(room):
-            if length <= free:
-                bins[b].append(i)
-                room[b] -= length
-                break
-        else:
-            bins.append([i])
-            room.append(budget - length)
-    packed = []
-    for members in bins:
-        members.sort()  # rows in their original order inside a micro-batch
-        ids: list[int] = []
-        labels: list[int] = []
-        positions: list[int] = []
-        bounds = [0]
-        for i in members:
-            row = rows[i]
-            row_labels = [IGNORE_INDEX] * len(row.ids)
-            first = row.prompt_length - 1
-            for t in range(first, first + row.loss_tokens):
-                row_labels[t] = row.ids[t + 1]
-            ids += row.ids
-            labels += row_labels
-            positions += list(range(len(row.ids)))
-            bounds.append(len(ids))
-        host = PackedBatch(
-            input_ids=torch.tensor([ids], dtype=torch.long),
-            labels=torch.tensor([labels], dtype=torch.long),
-            position_ids=torch.tensor([positions], dtype=torch.long),
-            cu_seqlens=torch.tensor(bounds, dtype=torch.int32),
-            max_seqlen=max(len(rows[i].ids) for i in members), num_samples=len(members),
-            num_loss_tokens=sum(rows[i].loss_tokens for i in members))
-        packed.append((host, [rows[i] for i in members], [weights[i] for i in members]))
-    return packed

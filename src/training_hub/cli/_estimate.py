@@ -9,7 +9,6 @@ processes, device, LoRA rank, OSFT ratio, gradient checkpointing); with
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -96,7 +95,7 @@ def run_estimate(
     if as_json:
         typer.echo(json.dumps({
             "algorithm": algorithm, "backend": backend, "memory": memory.to_dict(),
-            "time": dataclasses.asdict(time) if time is not None else None,
+            "time": time.to_dict() if time is not None else None,
         }, indent=2))
         return
     typer.echo(memory.report())

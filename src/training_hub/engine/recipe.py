@@ -44,7 +44,7 @@ from .distributed import (
     shard_model,
     wait_for_all,
 )
-from .eta import RunClock, planned_step_tokens
+from .eta import RunClock, planned_pauses, planned_step_tokens
 from .evaluation import (
     BestCheckpoint,
     Evaluator,
@@ -458,9 +458,22 @@ class _Run:
         run_start = time.perf_counter()
         elapsed_before = state.elapsed_s
         window_start, window_tokens = run_start, 0
-        # tokens/s of the first steps times the planned tokens: the run's time and ETA (eta.py)
-        clock = RunClock(planned_step_tokens(self.batcher, state.step, self.total_steps))
+        # tokens/s of the first steps times the planned tokens, plus the planned evaluations
+        # and checkpoints at their measured times: the run's time and ETA (eta.py)
+        evaluation_steps, checkpoint_steps = planned_pauses(
+            params, self.batcher, state.step, self.total_steps,
+            evaluates=self.evaluator is not None,
+            samples_before=int(state.extra.get("samples_seen", 0)),
+        )
+        clock = RunClock(planned_step_tokens(self.batcher, state.step, self.total_steps),
+                         evaluation_steps=evaluation_steps, checkpoint_steps=checkpoint_steps,
+                         start_step=state.step)
         self.clock, last_step_end = clock, run_start
+        calibrated_after = clock.calibration_steps + 1
+        self._note(f"training plan: {len(clock.step_tokens)} steps, "
+                   f"{sum(clock.step_tokens):,} tokens" + (
+                       f"; the time estimate follows step {state.step + calibrated_after}"
+                       if len(clock.step_tokens) > calibrated_after else ""))
 
         def log_step(record: dict[str, Any]) -> None:
             """Rank 0: a step's record with the throughput since the last one logged, to the
@@ -567,7 +580,10 @@ class _Run:
             ):
                 eval_start = time.perf_counter()
                 new_best = self.evaluate(epoch=step.epoch)
-                window_start += time.perf_counter() - eval_start  # not training throughput
+                eval_s = time.perf_counter() - eval_start
+                window_start += eval_s  # not training throughput
+                last_step_end += eval_s  # nor the next step's time: timed apart (eta.py)
+                clock.evaluation_done(eval_s)
                 requests = self.agreed_requests()  # and what on_evaluate asked
             elif requests.evaluate:
                 self._note(f"step {state.step}: a callback asked for an evaluation, but this "
@@ -589,11 +605,16 @@ class _Run:
                     epoch_end=epoch_end,
                     full_state=full_state_due or params.accelerate_full_state_at_epoch,
                 )
-                window_start += time.perf_counter() - save_start  # not training throughput
+                save_s = time.perf_counter() - save_start
+                window_start += save_s  # not training throughput
+                last_step_end += save_s
+                clock.checkpoint_done(save_s)
             if new_best:
                 save_start = time.perf_counter()
                 self.save_best_checkpoint(epoch=step.epoch)
-                window_start += time.perf_counter() - save_start
+                best_s = time.perf_counter() - save_start
+                window_start += best_s
+                last_step_end += best_s
             if interrupted and not finished:
                 raise TrainingInterrupted(
                     f"Training stopped on {stop.signal_name or 'a signal'} after step "

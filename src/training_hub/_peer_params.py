@@ -203,13 +203,19 @@ def device_problems(params: Any) -> list[str]:
     """Peer parameters that cannot apply on this machine (checked before training)."""
     problems: list[str] = []
     tf32, flash = getattr(params, "tf32", None), getattr(params, "flash_attention", None)
-    if tf32 is None and flash is None:  # (also: a schema without these fields)
+    liger = getattr(params, "use_liger", None)
+    if tf32 is None and flash is None and liger is not True:  # (also: a schema without them)
         return problems
     import importlib.util
 
     import torch
 
     cuda = torch.cuda.is_available() and params.device != "cpu"
+    if liger is True and not cuda:
+        problems.append(
+            "use_liger=True: the Liger kernels are Triton kernels for NVIDIA GPUs and there "
+            "is none here (or device='cpu'); leave use_liger None (auto) or set it False"
+        )
     if tf32 is True and not cuda:
         problems.append(
             "tf32=True: TensorFloat-32 is a mode of NVIDIA GPUs (Ampere and newer) and there "

@@ -185,23 +185,71 @@ def test_contradictions_are_one_clear_error(given: dict[str, Any], message: str)
         validate_params(schema, {**BASE, **given})
 
 
-def test_what_cannot_apply_on_a_cpu_is_refused_before_training(tmp_path: Path) -> None:
-    """This machine has no GPU (the test is skipped where one is visible)."""
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is visible")
-    from training_hub import lora_sft, sft
+_GPU_ONLY = "NVIDIA GPUs and there is none here (or device='cpu')"
+#: Every precision, quantisation and kernel knob of training_hub 0.11.2 that cannot apply
+#: on a CPU: (functions that take it, the setting, what the one error must say).
+CPU_REFUSALS = [
+    (("sft", "osft", "lora_sft"), {"tf32": True},
+     "tf32=True: TensorFloat-32 is a mode of NVIDIA GPUs (Ampere and newer) and there is "
+     "none here (or device='cpu')"),
+    (("sft", "osft", "lora_sft"), {"flash_attention": True},
+     "flash_attention=True: FlashAttention runs on " + _GPU_ONLY),
+    (("sft", "osft", "lora_sft"), {"use_liger": True},
+     "use_liger=True: the Liger kernels are Triton kernels for " + _GPU_ONLY),
+    (("lora_sft",), {"load_in_4bit": True},
+     "load_in_4bit=True (QLoRA) cannot run here: device='cpu' was requested"),
+    (("lora_sft",), {"load_in_4bit": True, "bnb_4bit_quant_type": "fp4",
+                     "bnb_4bit_compute_dtype": "float16", "bnb_4bit_use_double_quant": False},
+     "load_in_4bit=True (QLoRA) cannot run here: device='cpu' was requested"),
+    (("lora_sft",), {"load_in_8bit": True},
+     "load_in_8bit=True cannot run here: device='cpu' was requested"),
+]
 
-    out = str(tmp_path / "out")
-    for call, given, named in (
-        (lora_sft, {"load_in_4bit": True}, "load_in_4bit=True"),
-        (lora_sft, {"load_in_8bit": True}, "load_in_8bit=True"),
-        (sft, {"tf32": True}, "tf32=True"),
-        (sft, {"flash_attention": True}, "flash_attention=True"),
-    ):
-        with pytest.raises(ParameterError, match=named):
-            call(model_path="m", data_path="d.jsonl", ckpt_output_dir=out, **given)
-    assert not (tmp_path / "out").exists()
+
+@pytest.mark.parametrize(("function", "given", "message"), [
+    pytest.param(function, given, message, id=f"{function}-{'-'.join(given)}")
+    for functions, given, message in CPU_REFUSALS for function in functions
+])
+def test_what_cannot_apply_on_a_cpu_is_refused_before_training(
+    function: str, given: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    """device='cpu' asks for the CPU on any machine; without a GPU, the default device is
+    the CPU as well. Either way: one error naming the parameter and why, nothing written."""
+    torch = pytest.importorskip("torch")
+    call = getattr(training_hub, function)
+    out = tmp_path / "out"
+    required = {"unfreeze_rank_ratio": 0.25} if function == "osft" else {}
+    pattern = message.replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ParameterError, match=pattern):
+        call(model_path="m", data_path="d.jsonl", ckpt_output_dir=str(out), device="cpu",
+             **required, **given)
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match=pattern.split(" cannot run here")[0]):
+            call(model_path="m", data_path="d.jsonl", ckpt_output_dir=str(out), **required,
+                 **given)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_bf16_and_fp16_apply_on_a_cpu(precision: str, tmp_path: Path) -> None:
+    """Unlike the knobs above, both precisions run on a CPU (torch's CPU autocast; fp16 with
+    loss scaling): they train there in that dtype, not refused and not dropped."""
+    pytest.importorskip("torch")
+    from training_hub import create_algorithm, sft
+    from training_hub.testing.tiny import make_tiny_model, make_tiny_tokenizer, write_chat_jsonl
+
+    model = tmp_path / "model"
+    make_tiny_model(model, make_tiny_tokenizer(model))
+    data = write_chat_jsonl(tmp_path / "chat.jsonl", 8)
+    call = dict(model_path=str(model), data_path=str(data), ckpt_output_dir=str(tmp_path / "o"),
+                max_steps=2, effective_batch_size=4, max_tokens_per_gpu=256, max_seq_len=128,
+                learning_rate=1e-3, device="cpu", num_threads=1, quiet=True, tensorboard=False,
+                save_final_checkpoint=False, checkpoint_at_epoch=False, **{precision: True})
+    algorithm = create_algorithm("sft", "native")
+    plan = algorithm.backend.dry_run(algorithm.validate_params(call))
+    assert plan["dtype"] == precision
+    result = sft(**call)
+    assert result.steps == 2 and result.final_loss is not None
 
 
 def test_engine_only_fields_are_refused_by_other_backends(tmp_path: Path) -> None:

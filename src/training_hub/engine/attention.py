@@ -4,15 +4,17 @@ A packed micro-batch is one row of concatenated samples. The boundaries reach
 the attention layers as keyword arguments of the model's forward (transformers
 forwards ``**kwargs`` down to the attention function): ``cu_seq_lens_q/k`` and
 ``max_length_q/k`` for the varlen flash kernels on GPU, and ``packed_seq_bounds``
-(plain ints, so no device sync) for the per-sample loop.
+(plain ints, so no device sync) for the per-sample loop. ``packed_seq_masks``
+(optional, one ``[L, L]`` boolean mask or ``None`` per sample) replaces plain
+causal attention inside the samples that have one (GRPO's shared-prompt groups).
 
 The attention function registered here picks its kernel per call:
 
 * CUDA tensors in bf16/fp16: one call of torch's own varlen flash kernel
   (``torch.nn.attention.varlen``, torch >= 2.10) over the whole packed row, so no
   flash-attn package is needed;
-* anything else (CPU, fp32): causal SDPA run separately on each sample, which is
-  exact and the fastest option on CPU.
+* anything else (CPU, fp32, or samples with masks): causal (or masked) SDPA run
+  separately on each sample, which is exact and the fastest option on CPU.
 
 flash-attn's ``flash_attention_2`` is used instead when that package is installed.
 """
@@ -122,12 +124,15 @@ def packed_sdpa_attention(
     dropout: float = 0.0,
     scaling: float | None = None,
     packed_seq_bounds: tuple[int, ...] | None = None,
+    packed_seq_masks: tuple[torch.Tensor | None, ...] | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Causal attention inside each packed sample; returns ``[1, T, heads, head_dim]``.
 
     One varlen flash call for bf16/fp16 CUDA tensors (when torch has it), else
-    SDPA run separately on each sample.
+    SDPA run separately on each sample. ``packed_seq_masks[i]``, when given and
+    not ``None``, is sample ``i``'s ``[L, L]`` boolean mask (True: attends) in
+    place of the causal one.
     """
     if attention_mask is not None:
         raise ValueError(
@@ -137,8 +142,11 @@ def packed_sdpa_attention(
     seq_len = query.shape[2]
     cu_seqlens = kwargs.get("cu_seq_lens_q")
     flash_dtype = _flash_dtype(query, value)
+    if packed_seq_masks is not None and all(mask is None for mask in packed_seq_masks):
+        packed_seq_masks = None
     if (
         cu_seqlens is not None
+        and packed_seq_masks is None
         and flash_dtype is not None
         and dropout == 0.0
         and query.shape[-1] % 8 == 0  # head sizes the flash kernels take
@@ -165,14 +173,19 @@ def packed_sdpa_attention(
     # split (not slicing): its backward concatenates the gradients once, where each
     # slice's backward would fill a zero tensor of the whole row.
     lengths = [end - start for start, end in itertools.pairwise(bounds)]
+    masks = packed_seq_masks or (None,) * len(lengths)
+    if len(masks) != len(lengths):
+        raise ValueError(f"{len(masks)} packed_seq_masks for {len(lengths)} packed samples")
     outputs = [
         F.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout, is_causal=True, scale=scaling, enable_gqa=gqa
+            q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=scaling,
+            enable_gqa=gqa,
         )
-        for q, k, v in zip(
+        for q, k, v, mask in zip(
             query.split(lengths, dim=2),
             key.split(lengths, dim=2),
             value.split(lengths, dim=2),
+            masks,
             strict=True,
         )
     ]

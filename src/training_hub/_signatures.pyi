@@ -600,10 +600,10 @@ def grpo(
     *,
     model_path: str,
     ckpt_output_dir: str,
-    reward_fn: list[Any],
     backend: str | None = None,
     data_path: str | None = None,
     tasks: list[dict[str, Any]] | None = None,
+    reward_fn: list[Any] | None = None,
     reward_weights: list[float] | None = None,
     n_train: int | None = None,
     n_val: int = 0,
@@ -690,11 +690,6 @@ def grpo(
             revision).
         ckpt_output_dir (str, required): Folder for checkpoints, metrics.jsonl and logs of
             this run.
-        reward_fn (list[Any], required): Reward function(s): callables with TRL's signature
-            f(prompts, completions, **columns) -> list[float | None], 'pkg.module:function'
-            import strings, or names of the rewards registry (exact_match, regex,
-            think_format, tool_call, math). Several are summed with reward_weights. CLI:
-            comma-separated.
         backend (str | None, default None): Backend to train with (`th list` shows them);
             None: the algorithm's default backend when it can run here, else the first one
             that can.
@@ -705,6 +700,12 @@ def grpo(
         tasks (list[dict[str, Any]] | None, default None): training_hub 0.11.2's task list:
             the prompt records themselves (dicts shaped like the lines of data_path),
             instead of data_path. CLI: JSON.
+        reward_fn (list[Any] | None, default None): Reward function(s): callables with TRL's
+            signature f(prompts, completions, **columns) -> list[float | None],
+            'pkg.module:function' import strings, or names of the rewards registry
+            (exact_match, regex, think_format, tool_call, math). Several are summed with
+            reward_weights. CLI: comma-separated. None: tool_call for training_hub 0.11.2's
+            tool-call records (target_tool_name, target_arguments); other prompts need one.
         reward_weights (list[float] | None, default None): Weight of each reward function
             (same order); default 1.0 each.
         n_train (int | None, default None): Use the first N prompts of data_path for
@@ -1189,10 +1190,10 @@ def lora_grpo(
     *,
     model_path: str,
     ckpt_output_dir: str,
-    reward_fn: list[Any],
     backend: str | None = None,
     data_path: str | None = None,
     tasks: list[dict[str, Any]] | None = None,
+    reward_fn: list[Any] | None = None,
     reward_weights: list[float] | None = None,
     n_train: int | None = None,
     n_val: int = 0,
@@ -1288,11 +1289,6 @@ def lora_grpo(
             revision).
         ckpt_output_dir (str, required): Folder for checkpoints, metrics.jsonl and logs of
             this run.
-        reward_fn (list[Any], required): Reward function(s): callables with TRL's signature
-            f(prompts, completions, **columns) -> list[float | None], 'pkg.module:function'
-            import strings, or names of the rewards registry (exact_match, regex,
-            think_format, tool_call, math). Several are summed with reward_weights. CLI:
-            comma-separated.
         backend (str | None, default None): Backend to train with (`th list` shows them);
             None: the algorithm's default backend when it can run here, else the first one
             that can.
@@ -1303,6 +1299,12 @@ def lora_grpo(
         tasks (list[dict[str, Any]] | None, default None): training_hub 0.11.2's task list:
             the prompt records themselves (dicts shaped like the lines of data_path),
             instead of data_path. CLI: JSON.
+        reward_fn (list[Any] | None, default None): Reward function(s): callables with TRL's
+            signature f(prompts, completions, **columns) -> list[float | None],
+            'pkg.module:function' import strings, or names of the rewards registry
+            (exact_match, regex, think_format, tool_call, math). Several are summed with
+            reward_weights. CLI: comma-separated. None: tool_call for training_hub 0.11.2's
+            tool-call records (target_tool_name, target_arguments); other prompts need one.
         reward_weights (list[float] | None, default None): Weight of each reward function
             (same order); default 1.0 each.
         n_train (int | None, default None): Use the first N prompts of data_path for

@@ -161,12 +161,16 @@ def tool_call(
     prompts: list[str], completions: list[str], **columns: Any
 ) -> list[float | None]:
     """:func:`tool_call_reward` of each completion against the ``expected_name`` and
-    ``expected_args`` columns."""
+    ``expected_args`` columns (or training_hub 0.11.2's ``target_tool_name`` and
+    ``target_arguments`` of its tool-call records)."""
     names, args = columns.get("expected_name"), columns.get("expected_args")
+    if names is None and args is None:
+        names, args = columns.get("target_tool_name"), columns.get("target_arguments")
     if names is None or args is None:
         raise ParameterError(
             "Reward function 'tool_call' needs the columns 'expected_name' and "
-            f"'expected_args' in the prompt file (it got {sorted(columns) or 'none'})."
+            "'expected_args' (or 'target_tool_name' and 'target_arguments') in the prompt "
+            f"file (it got {sorted(columns) or 'none'})."
         )
     return [
         tool_call_reward(completion, name, arguments)

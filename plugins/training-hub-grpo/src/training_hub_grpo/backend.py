@@ -20,8 +20,9 @@ from training_hub._errors import ParameterError
 from training_hub.callbacks import EVENTS
 
 from .params import GRPOParams, LoRAGRPOParams, vllm_problems
+from .plugin import PEER_BACKENDS
 
-__all__ = ["NativeGRPOBackend", "NativeLoRAGRPOBackend", "adapter_for_worker",
+__all__ = ["PEER_BACKENDS", "NativeGRPOBackend", "NativeLoRAGRPOBackend", "adapter_for_worker",
            "check_portable_rewards"]
 
 _BACKEND_ENV = "TRAINING_HUB_GRPO_BACKEND"
@@ -54,9 +55,16 @@ class NativeGRPOBackend(Backend):
                     "the torchrun workers of a multi-process run: use callbacks=[...] with a "
                     "TrainingHubCallback defined in an importable module instead."
                 )
-            check_portable_rewards(params.reward_fn)
+            check_portable_rewards(params.reward_fn or ())
 
     def run(self, params: Any, callbacks: Sequence[Any]) -> Any:
+        if self.backend_name in PEER_BACKENDS:
+            import logging
+
+            logging.getLogger("training_hub.grpo").info(
+                "backend '%s' (training_hub 0.11.2's %s) is the native backend here",
+                self.backend_name, PEER_BACKENDS[self.backend_name])
+            self.backend_name = "native"
         self.check_params(params)
         from training_hub.hub import resolve_inputs
 
@@ -87,12 +95,13 @@ class NativeGRPOBackend(Backend):
         from .recipe import GRPOResult
         from .scoring import resolve_rewards
 
-        resolve_rewards(params.reward_fn, params.reward_weights)  # an unknown one fails here
+        if params.reward_fn is not None:  # an unknown one fails here (None: data decides)
+            resolve_rewards(params.reward_fn, params.reward_weights)
         portable = check_portable([c for c in callbacks if not isinstance(c, PluginBridge)])
         backend = f"{type(self).__module__}:{type(self).__qualname__}"
         outcome = run_torchrun(
             params, adapter=f"{__name__}:adapter_for_worker",
-            env={_BACKEND_ENV: backend, **_import_roots_env(params.reward_fn)},
+            env={_BACKEND_ENV: backend, **_import_roots_env(params.reward_fn or ())},
             callbacks=portable, names=(self.algorithm_name, self.backend_name),
             recipe="training_hub_grpo.recipe:train_grpo",
         )

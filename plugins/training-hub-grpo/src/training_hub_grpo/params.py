@@ -84,11 +84,13 @@ class GRPOParams(Params):
         "(dicts shaped like the lines of data_path), instead of data_path. CLI: JSON."
     )
     ckpt_output_dir: str = _shared(TrainingParams, "ckpt_output_dir")
-    reward_fn: list[Any] = Field(
-        description="Reward function(s): callables with TRL's signature f(prompts, completions, "
-        "**columns) -> list[float | None], 'pkg.module:function' import strings, or names of "
-        "the rewards registry (exact_match, regex, think_format, tool_call, math). Several are "
-        "summed with reward_weights. CLI: comma-separated."
+    reward_fn: list[Any] | None = Field(
+        None, description="Reward function(s): callables with TRL's signature f(prompts, "
+        "completions, **columns) -> list[float | None], 'pkg.module:function' import strings, "
+        "or names of the rewards registry (exact_match, regex, think_format, tool_call, math). "
+        "Several are summed with reward_weights. CLI: comma-separated. None: tool_call for "
+        "training_hub 0.11.2's tool-call records (target_tool_name, target_arguments); other "
+        "prompts need one."
     )
     reward_weights: list[float] | None = Field(
         None, description="Weight of each reward function (same order); default 1.0 each."
@@ -261,6 +263,8 @@ class GRPOParams(Params):
     @field_validator("reward_fn", mode="before")
     @classmethod
     def _reward_list(cls, value: Any) -> Any:
+        if value is None:
+            return None
         value = _as_list(value)
         if not value:
             raise ValueError("reward_fn needs at least one reward function")
@@ -273,8 +277,10 @@ class GRPOParams(Params):
         return value
 
     @field_serializer("reward_fn")
-    def _reward_names(self, value: list[Any]) -> list[str]:
+    def _reward_names(self, value: list[Any] | None) -> list[str] | None:
         """Callables are written as their import path (params.json of checkpoints)."""
+        if value is None:
+            return None
         return [fn if isinstance(fn, str) else reward_name(fn, import_path=True) for fn in value]
 
     @field_validator("tasks", mode="before")
@@ -364,10 +370,16 @@ class GRPOParams(Params):
                 f"{world} processes: each process samples the groups of an equal share of "
                 "the prompts"
             )
-        if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_fn):
+        if self.reward_weights is not None and self.reward_fn is None:
+            raise ValueError(
+                "reward_weights was given without reward_fn: name the reward functions they "
+                "weigh (reward_fn), or drop reward_weights"
+            )
+        if self.reward_weights is not None and len(self.reward_weights) != len(
+                self.reward_fn or ()):
             raise ValueError(
                 f"reward_weights has {len(self.reward_weights)} entries but reward_fn has "
-                f"{len(self.reward_fn)} functions: give one weight per function"
+                f"{len(self.reward_fn or ())} functions: give one weight per function"
             )
         if self.eval_data_path is not None and self.n_val:
             raise ValueError("give either n_val (held out from data_path) or eval_data_path")

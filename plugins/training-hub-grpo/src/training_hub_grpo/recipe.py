@@ -65,7 +65,7 @@ from .loss import group_advantages, policy_loss, sequence_weights
 from .packing import PackedGroups, pack_groups
 from .params import GRPOParams
 from .rollout import Completion, SamplingSettings, group_generator, sample_groups
-from .scoring import resolve_rewards, score
+from .scoring import run_rewards, score
 
 __all__ = ["GRPOResult", "PackedPolicy", "train_grpo"]
 
@@ -232,7 +232,7 @@ class _GRPORun:
         self.tokenizer = load_tokenizer(params)  # type: ignore[arg-type]
         prompts = load_prompts(params, self.tokenizer)
         self.train_prompts, self.held_out = prompts.train, prompts.held_out
-        self.rewards = resolve_rewards(params.reward_fn, params.reward_weights)
+        self.rewards = run_rewards(params, [*self.train_prompts, *self.held_out])
         if len(self.train_prompts) < params.prompt_batch_size:
             raise ParameterError(
                 f"prompt_batch_size={params.prompt_batch_size} is larger than the "

@@ -21,7 +21,10 @@ from training_hub._errors import ParameterError
 
 from .params import reward_name
 
-__all__ = ["RewardError", "RewardFunction", "resolve_rewards", "score"]
+__all__ = ["RewardError", "RewardFunction", "resolve_rewards", "run_rewards", "score"]
+
+#: The reward of training_hub 0.11.2's tool-call records when no reward_fn is given, as there.
+TOOL_CALL_REWARD = "tool_call"
 
 
 class RewardError(ParameterError):
@@ -83,6 +86,22 @@ def resolve_rewards(specs: Sequence[Any], weights: Sequence[float] | None) -> li
             name = f"{name}_{seen[name]}"
         functions.append(RewardFunction(name, _resolve_one(spec), float(weight)))
     return functions
+
+
+def run_rewards(params: Any, prompts: Sequence[Any]) -> list[RewardFunction]:
+    """The reward functions of a run on ``prompts``: ``reward_fn``, or, when it is None and
+    every prompt is a tool-call sample of training_hub 0.11.2 (``target_tool_name``,
+    ``target_arguments``), the ``tool_call`` reward, the default there."""
+    if params.reward_fn is not None:
+        return resolve_rewards(params.reward_fn, params.reward_weights)
+    other = next((p for p in prompts if not p.is_tool_call), None)
+    if other is not None:
+        raise ParameterError(
+            f"reward_fn is not given, and {other.location} is not a tool-call record (one with "
+            "target_tool_name and target_arguments, whose default reward is tool_call): give "
+            "reward_fn, e.g. reward_fn='exact_match' or 'mypkg.rewards:my_reward'."
+        )
+    return resolve_rewards([TOOL_CALL_REWARD], None)
 
 
 def _describe(prompts: Sequence[str], completions: Sequence[str], index: int) -> str:

@@ -257,16 +257,22 @@ class TRLLoRAGRPOBackend(TRLGRPOBackend):
 # --- training (heavy imports from here on, inside the functions) ---------------------------
 
 
-def _reward_for_trl(reward: Any) -> Callable[..., list[float | None]]:
+#: The one column of TRL's data set besides the prompt: each prompt's place in the prompt
+#: list, through which the reward functions get its columns exactly as read.
+PROMPT_INDEX = "_training_hub_prompt"
+
+
+def _reward_for_trl(reward: Any, prompts_read: Sequence[Any]) -> Callable[..., list[float | None]]:
     """``reward`` called exactly as on the native backend (prompts, completions and the data
     columns, checked by :func:`.scoring.score`), under its metric name for TRL's logs."""
     from .scoring import RewardFunction, score
 
     unweighted = RewardFunction(reward.name, reward.function, 1.0)  # TRL applies the weights
-    trl_only = ("completion_ids", "trainer_state", "log_extra", "log_metric", "environments")
 
     def call(prompts: list[str], completions: list[str], **columns: Any) -> list[float | None]:
-        data = {k: v for k, v in columns.items() if k not in trl_only}
+        rows = [prompts_read[i].columns for i in columns[PROMPT_INDEX]]
+        names = sorted({name for row in rows for name in row})
+        data = {name: [row.get(name) for row in rows] for name in names}
         row = score([unweighted], prompts, completions, data)[0]
         return [None if math.isnan(value) else value for value in row]
 
@@ -425,10 +431,12 @@ def _run_callbacks(params: GRPOParams, trainer_ref: list[Any], reward_history: l
 
 
 def _trl_dataset(prompts: list[Any]) -> Any:
-    """The prompts as TRL reads them: the rendered ``prompt`` text and the other columns."""
+    """The prompts as TRL reads them: the rendered ``prompt`` text and its index. The columns
+    stay out of the Arrow table, which would give nested values of different shapes (tool
+    arguments, tool lists) the same keys, filling the missing ones with None."""
     from datasets import Dataset
 
-    return Dataset.from_list([{**p.columns, "prompt": p.text} for p in prompts])
+    return Dataset.from_list([{"prompt": p.text, PROMPT_INDEX: i} for i, p in enumerate(prompts)])
 
 
 def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
@@ -451,7 +459,7 @@ def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
 
     from .data import load_prompts
     from .recipe import EVAL_FILENAME, GRPOResult
-    from .scoring import resolve_rewards
+    from .scoring import run_rewards
 
     params = resolve_inputs(params)  # Hub ids and data sets: local paths (the Hub cache)
     if params.num_threads is not None:
@@ -475,7 +483,7 @@ def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
             f"{len(prompt_set.train)} training prompts of {params.prompt_source}. Lower "
             "prompt_batch_size or add prompts."
         )
-    rewards = resolve_rewards(params.reward_fn, params.reward_weights)
+    rewards = run_rewards(params, [*prompt_set.train, *prompt_set.held_out])
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     longest = max(len(p.ids) for p in prompt_set.train) + params.max_tokens
     config = GRPOConfig(**grpo_config_kwargs(
@@ -503,7 +511,7 @@ def train_grpo_trl(params: GRPOParams, callbacks: Sequence[Any] = (), *,
         peft_config = build_lora_config(params)  # type: ignore[arg-type]
     trainer = _trainer_class()(
         model=load_causal_lm(params),  # type: ignore[arg-type]
-        reward_funcs=[_reward_for_trl(r) for r in rewards],
+        reward_funcs=[_reward_for_trl(r, prompt_set.train) for r in rewards],
         args=config,
         train_dataset=_trl_dataset(prompt_set.train),
         processing_class=tokenizer,

@@ -1,10 +1,11 @@
 """``NativeEmbeddingBackend``: embedding_sft on training-hub's own loop, padding-free.
 
-Reads top to bottom: read and check the data, load the encoder and check it can
-be packed, tokenize every text once, then per step pack the batch's texts into
-one row, embed, pool, compute the loss (in GradCache chunks for cached_mnrl),
-AdamW step with sentence-transformers' schedule (linear warmup and decay,
-gradient clipping at 1.0). The model is saved in sentence-transformers format.
+Reads top to bottom: read and check the data, load the encoder (its dropout
+layers drawing cheaper masks on CPU, see dropout.py) and check it can be packed,
+tokenize every text once, then per step pack the batch's texts into one row,
+embed, pool, compute the loss (in GradCache chunks for cached_mnrl), AdamW step
+with sentence-transformers' schedule (linear warmup and decay, gradient clipping
+at 1.0). The model is saved in sentence-transformers format.
 Retrieval metrics on eval_data_path before and after; callback events throughout.
 """
 
@@ -187,6 +188,7 @@ def _linear_schedule(step: int, warmup: int, total: int) -> float:
 def _load_encoder(params: EmbeddingSFTParams, device: Any) -> tuple[Any, Any, Any, int]:
     from transformers import AutoModel, AutoTokenizer
 
+    from .dropout import use_fast_dropout
     from .packing import PackedEncoder, register_packed_encoder_attention
     from .st_format import read_layout
 
@@ -205,6 +207,7 @@ def _load_encoder(params: EmbeddingSFTParams, device: Any) -> tuple[Any, Any, An
             f"native backend ({exc}). Train it with backend='sentence-transformers'."
         ) from None
     model.to(device)
+    use_fast_dropout(model)  # the same dropout, with a cheaper mask on CPU
     limits = [n for n in (params.max_seq_length, layout.max_seq_length,
                           getattr(model.config, "max_position_embeddings", None)) if n]
     max_length = params.max_seq_length or min(limits)

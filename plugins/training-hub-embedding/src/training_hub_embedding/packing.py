@@ -6,7 +6,11 @@ position ids restarting at each text. The attention function registered here
 each text, without a mask: texts of the same length form one contiguous block,
 which is one batched SDPA call (``[texts, heads, length, head_dim]``), so a batch
 costs one call per distinct length instead of one per text, and no padded token
-is ever computed. Pooling (mean or CLS) is a segment reduction over the row.
+is ever computed. With attention dropout on CPU (training), where SDPA falls back
+to its unfused math path, a hand-written autograd function does the same for all
+blocks at once: one gather into a block-major layout, one dropout mask, plain
+``bmm`` per block and a backward written out. Pooling (mean or CLS) is a segment
+reduction over the row.
 
 Architectures whose layers do not route attention through transformers'
 attention interface, or that mix tokens in other ways, cannot be packed:
@@ -88,7 +92,12 @@ def packed_encoder_attention(
     packed_blocks: tuple[tuple[int, int], ...] | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
-    """Bidirectional attention inside each packed text; returns ``[1, T, heads, head_dim]``."""
+    """Bidirectional attention inside each packed text; returns ``[1, T, heads, head_dim]``.
+
+    With attention dropout on CPU this is :class:`_BlockAttention` (one gather, one
+    mask, a backward written out); otherwise one SDPA call per block of equal-length
+    texts, which picks the fused kernels that dropout rules out on CPU.
+    """
     if attention_mask is not None:
         raise ValueError(f"{PACKED_ENCODER_ATTENTION} attention takes packed texts without an "
                          "attention mask (pass packed_blocks)")
@@ -99,6 +108,10 @@ def packed_encoder_attention(
     sizes = [length * count for length, count in packed_blocks]
     if sum(sizes) != total:
         raise ValueError(f"packed_blocks cover {sum(sizes)} tokens but the row has {total}")
+    scale = scaling if scaling is not None else head_dim ** -0.5
+    if dropout > 0.0 and query.device.type == "cpu" and not gqa:
+        layout = _block_layout(packed_blocks, heads, query.device)
+        return _BlockAttention.apply(query, key, value, layout, dropout, scale), None
     # split (not slicing): its backward concatenates the gradients once, where each
     # slice's backward would fill a zero tensor of the whole row.
     outputs = []
@@ -115,6 +128,133 @@ def packed_encoder_attention(
         outputs.append(out.transpose(1, 2).reshape(count * length, heads, head_dim))
     output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
     return output.unsqueeze(0), None
+
+
+@dataclass(frozen=True)
+class _BlockLayout:
+    """Where each (token, head) row goes in the block-major layout of one packed row.
+
+    Block-major: for each block of equal-length texts, ``[texts * heads, length, d]``
+    contiguous, so every block's matrix products are plain ``bmm`` calls on views.
+    """
+
+    #: ``gather[r]``: the token-major row (``token * heads + head``) of block-major row r.
+    gather: torch.Tensor
+    #: ``scatter[t]``: the block-major row of token-major row t (the inverse permutation).
+    scatter: torch.Tensor
+    #: Per block: (first block-major row, texts * heads, length, first score).
+    blocks: tuple[tuple[int, int, int, int], ...]
+    #: Number of attention scores of all blocks together.
+    scores: int
+    #: Length of each block-major row's text (its number of scores), ``[T * heads]``.
+    row_lengths: torch.Tensor
+
+
+_LAYOUTS: dict[tuple[Any, ...], _BlockLayout] = {}
+
+
+def _block_layout(packed_blocks: tuple[tuple[int, int], ...], heads: int,
+                  device: torch.device) -> _BlockLayout:
+    """The layout of ``packed_blocks`` (built once per batch: every layer reuses it)."""
+    cache_key = (packed_blocks, heads, device)
+    layout = _LAYOUTS.get(cache_key)
+    if layout is not None:
+        return layout
+    gathers, blocks, lengths = [], [], []
+    token, row, score = 0, 0, 0
+    head_index = torch.arange(heads).view(1, heads, 1)
+    for length, count in packed_blocks:
+        tokens = token + torch.arange(count * length).view(count, 1, length)
+        gathers.append((tokens * heads + head_index).reshape(-1))  # [texts, heads, length]
+        blocks.append((row, count * heads, length, score))
+        lengths.append(torch.full((count * heads * length,), length))
+        token += count * length
+        row += count * heads * length
+        score += count * heads * length * length
+    gather = torch.cat(gathers)
+    scatter = torch.empty_like(gather)
+    scatter[gather] = torch.arange(len(gather))
+    layout = _BlockLayout(gather.to(device), scatter.to(device), tuple(blocks), score,
+                          torch.cat(lengths).to(device))
+    _LAYOUTS.clear()  # one batch's layout at a time
+    _LAYOUTS[cache_key] = layout
+    return layout
+
+
+class _BlockAttention(torch.autograd.Function):
+    """Per-text attention with dropout over all blocks of a packed row at once.
+
+    Forward: one gather of q, k and v into the block-major layout, per block
+    ``softmax(q k^T * scale)`` into one score buffer, one dropout mask for all of
+    it, per block ``P v``, one scatter back. Backward by hand, with
+    ``rowsum(dP * P) = dO . O`` (which holds with the dropout mask too).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                layout: _BlockLayout, dropout: float, scale: float) -> torch.Tensor:
+        from .dropout import keep_scale
+
+        heads, total, head_dim = query.shape[1], query.shape[2], query.shape[3]
+
+        def block_major(tensor: torch.Tensor) -> torch.Tensor:
+            rows = tensor[0].transpose(0, 1).reshape(total * heads, head_dim)
+            return rows.index_select(0, layout.gather)
+
+        q = block_major(query).mul_(scale)
+        k, v = block_major(key), block_major(value)
+        probs = q.new_empty(layout.scores)
+        out = q.new_empty(total * heads, head_dim)
+        for row, batch, length, score in layout.blocks:
+            rows, scores = slice(row, row + batch * length), slice(score, score + batch *
+                                                                    length * length)
+            block_scores = probs[scores].view(batch, length, length)
+            torch.bmm(q[rows].view(batch, length, head_dim),
+                      k[rows].view(batch, length, head_dim).transpose(1, 2), out=block_scores)
+            torch.softmax(block_scores, -1, out=block_scores)
+        keep = keep_scale(probs.shape, dropout, probs.dtype, probs.device)
+        dropped = probs * keep
+        for row, batch, length, score in layout.blocks:
+            rows, scores = slice(row, row + batch * length), slice(score, score + batch *
+                                                                    length * length)
+            torch.bmm(dropped[scores].view(batch, length, length),
+                      v[rows].view(batch, length, head_dim),
+                      out=out[rows].view(batch, length, head_dim))
+        ctx.save_for_backward(q, k, v, probs, keep, dropped, out)
+        ctx.layout, ctx.scale = layout, scale
+        return out.index_select(0, layout.scatter).view(1, total, heads, head_dim)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Any:
+        q, k, v, probs, keep, dropped, out = ctx.saved_tensors
+        layout: _BlockLayout = ctx.layout
+        total, heads, head_dim = grad_output.shape[1], grad_output.shape[2], grad_output.shape[3]
+        grad_out = grad_output.reshape(total * heads, head_dim).index_select(0, layout.gather)
+        grad_dropped = probs.new_empty(layout.scores)
+        grads = q.new_empty(3, total * heads, head_dim)  # q, k, v; block-major
+        for row, batch, length, score in layout.blocks:
+            rows, scores = slice(row, row + batch * length), slice(score, score + batch *
+                                                                    length * length)
+            grad_block = grad_out[rows].view(batch, length, head_dim)
+            torch.bmm(grad_block, v[rows].view(batch, length, head_dim).transpose(1, 2),
+                      out=grad_dropped[scores].view(batch, length, length))
+            torch.bmm(dropped[scores].view(batch, length, length).transpose(1, 2), grad_block,
+                      out=grads[2, rows].view(batch, length, head_dim))
+        # d softmax: P * (dP - rowsum(dP * P)), rowsum(dP * P) = dO . O per row.
+        row_sums = (grad_out * out).sum(-1).repeat_interleave(layout.row_lengths)
+        grad_scores = grad_dropped.mul_(keep).sub_(row_sums).mul_(probs)
+        for row, batch, length, score in layout.blocks:
+            rows, scores = slice(row, row + batch * length), slice(score, score + batch *
+                                                                    length * length)
+            block_grad = grad_scores[scores].view(batch, length, length)
+            torch.bmm(block_grad, k[rows].view(batch, length, head_dim),
+                      out=grads[0, rows].view(batch, length, head_dim))
+            torch.bmm(block_grad.transpose(1, 2), q[rows].view(batch, length, head_dim),
+                      out=grads[1, rows].view(batch, length, head_dim))
+        grads[0].mul_(ctx.scale)  # q was scaled before its product with k
+        token_major = grads.index_select(1, layout.scatter).view(3, total, heads, head_dim)
+        grad_q, grad_k, grad_v = (g.transpose(0, 1).unsqueeze(0) for g in token_major)
+        return grad_q, grad_k, grad_v, None, None, None
 
 
 def register_packed_encoder_attention() -> str:

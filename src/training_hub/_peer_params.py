@@ -60,7 +60,10 @@ def resolve_peer_values(data: Mapping[str, Any]) -> dict[str, Any]:
     - ``use_processed_dataset=True`` -> ``data_format='tokenized'``;
     - ``dataset_type`` -> ``data_format`` (chat_template: chat, alpaca: alpaca);
     - ``micro_batch_size`` x ``gradient_accumulation_steps`` x processes ->
-      ``effective_batch_size`` when that is not given (given, it must agree).
+      ``effective_batch_size`` when that is not given (given, it must agree);
+    - ``enable_jit_checkpoint=True`` given and ``resume`` not -> ``resume='latest'`` (the
+      peer's "save on SIGTERM and auto-resume on restart": the same call run again goes
+      on from the newest checkpoint, local or in ``checkpoint_storage``).
 
     A value already given that disagrees is left for :func:`peer_problems` to report.
     """
@@ -86,6 +89,8 @@ def resolve_peer_values(data: Mapping[str, Any]) -> dict[str, Any]:
         and isinstance(accumulation, int)
     ):
         values["effective_batch_size"] = micro * accumulation * _world_size(values)
+    if values.get("enable_jit_checkpoint") is True and values.get("resume") is None:
+        values["resume"] = "latest"
     return values
 
 

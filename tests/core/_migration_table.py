@@ -30,8 +30,9 @@ NOTES: dict[tuple[str, str], str] = {
     ("*", "block_size"): "required with is_pretraining",
     ("*", "document_column_name"): "the field of the document text (default document)",
     ("*", "rdzv_id"): "torchrun --rdzv-id, with rdzv_endpoint",
-    ("*", "enable_jit_checkpoint"): "default True here: SIGTERM saves a checkpoint; False: "
-                                    "signals keep their default action",
+    ("*", "enable_jit_checkpoint"): "default True here: SIGTERM saves a checkpoint; given "
+                                    "True, also resume='latest' (the same call run again "
+                                    "goes on); False: signals keep their default action",
     ("*", "unmask_messages"): "train on every token of chat samples",
     ("*", "use_processed_dataset"): "True: data_format='tokenized'",
     ("*", "lr_scheduler"): "constant, linear, cosine (or a plugin's)",

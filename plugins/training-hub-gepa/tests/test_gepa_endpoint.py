@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,38 @@ def test_endpoint_dying_mid_run_is_one_clear_error_and_keeps_what_was_found(
     assert partial["best_score"] > partial["seed_score"]
     assert "compute the" in partial["best_candidate"]["system_prompt"]
     assert caught.value.partial_result.best_candidate == partial["best_candidate"]
+    assert f"best candidate in {tmp_path / 'out'}/best_candidate.json" in message
+    assert json.loads((tmp_path / "out" / "best_candidate.json").read_text()) == \
+        partial["best_candidate"]
+
+
+def test_th_train_exits_2_with_one_message_when_the_endpoint_dies_mid_run(
+    tmp_path: Path,
+) -> None:
+    # The CLI in a subprocess against the server of this process, which stops answering
+    # during the second iteration (see above); the client retries twice (0.5 s, 2 s).
+    examples = gepa_toy.toy_examples()
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
+    th = Path(sys.executable).parent / "th"
+    with gepa_toy.ToyEndpoint(max_requests=30) as server:
+        done = subprocess.run(
+            [str(th), "train", "gepa", "--seed-candidate", gepa_toy.SEED_INSTRUCTION,
+             "--task-lm", "toy-task", "--reflection-lm", "toy-reflect",
+             "--api-base", server.url, "--data-path", "train.jsonl", "--valset",
+             "train.jsonl", "--max-metric-calls", str(BUDGET),
+             "--reflection-minibatch-size", "3", "--output-dir", "out",
+             "--tensorboard", "false"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "cannot be reached" in line]
+    assert len(errors) == 1 and server.url in errors[0]
+    assert "out/best_candidate.json" in errors[0] and "out/result.json" in errors[0]
+    best = json.loads((tmp_path / "out" / "best_candidate.json").read_text())
+    assert "compute the" in best["system_prompt"]
+    records = [json.loads(line) for line in
+               (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_score"] for r in records if "val_score" in r][:2] == [0.125, 0.5]
 
 
 def test_garbage_answers_are_a_clear_error_and_nothing_is_invented(tmp_path: Path) -> None:

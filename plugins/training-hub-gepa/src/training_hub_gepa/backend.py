@@ -245,7 +245,8 @@ def _keep_what_was_found(bridge: ProgressBridge, exc: BaseException,
         where = ""
         if bridge.output_dir is not None:
             bridge.save(partial)
-            where = f", saved in {bridge.output_dir}/result.json (complete: false)"
+            where = (f", saved in {bridge.output_dir}/result.json (complete: false), the best "
+                     f"candidate in {bridge.output_dir}/best_candidate.json")
         kept = (f" What was found is kept: {len(partial.candidates)} candidate(s), best "
                 f"validation score {partial.best_score:.4g} (seed {partial.seed_score:.4g})"
                 f"{where}; the error's partial_result holds it.")

@@ -16,7 +16,9 @@ from typing import Any
 
 from training_hub_grpo.testing import reverse_reward
 
-__all__ = ["read_records", "recording_reward"]
+from training_hub import TrainingHubCallback
+
+__all__ = ["StopAfterStep", "read_records", "recording_reward"]
 
 RECORD_DIR_ENV = "GRPO_RECORD_DIR"
 
@@ -39,3 +41,15 @@ def read_records(folder: Path) -> list[list[tuple[str, str]]]:
     return [sorted((prompt, completion) for call in calls
                    for prompt, completion in zip(call["prompts"], call["completions"], strict=True))
             for calls in zip(*per_rank, strict=True)]
+
+
+class StopAfterStep(TrainingHubCallback):
+    """Asks the run to stop at the end of the generation batch of step ``step`` (importable,
+    so that it reaches the torchrun workers of a multi-process run)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, context: Any) -> None:
+        if context.step == self.step:
+            context.control.should_training_stop = True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _grpo_recording import RECORD_DIR_ENV, read_records, recording_reward
+from _grpo_recording import RECORD_DIR_ENV, StopAfterStep, read_records, recording_reward
 from safetensors.torch import load_file
 from training_hub_grpo.rollout import SamplingSettings, group_generator, sample_groups
 from training_hub_grpo.testing import make_reverse_task
@@ -115,6 +115,47 @@ def test_two_processes_train_like_one(task: dict[str, Path], tmp_path: Path,
             assert (key in first) == (key in second)
             if key in first:
                 assert first[key] == pytest.approx(second[key], abs=1e-9)
+
+
+@pytest.mark.slow  # ~2 min on a loaded machine: three torchrun launches of two workers
+def test_two_processes_resume_exactly(task: dict[str, Path], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 2-process run stopped at step 2 (its checkpoint) and resumed with resume='latest'
+    on 2 processes samples and ends like the 2-process run never stopped."""
+    monkeypatch.setenv("TRAINING_HUB_DIST_TIMEOUT_S", "60")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+    def run(name: str, out: str, **extra):
+        records = tmp_path / f"records-{name}"
+        records.mkdir()
+        monkeypatch.setenv(RECORD_DIR_ENV, str(records))
+        result = _train(task, tmp_path / out, nproc_per_node=2, master_port=_free_port(),
+                        save_every=2, lr_scheduler="cosine", warmup_steps=1, **extra)
+        return result, read_records(records)
+
+    straight, sampled = run("straight", "straight")
+    first, sampled_first = run("first", "split", callbacks=[StopAfterStep(2)])
+    assert first.steps == 2 and Path(first.last_checkpoint).name == "step-2"
+    resumed, sampled_resumed = run("resumed", "split", resume="latest")
+    assert straight.steps == resumed.steps == 4
+    # straight scored eval@0, batches 1-2, eval@4; the first part eval@0 and batch 1, the
+    # resumed run batch 2 and eval@4 (each call the completions of both ranks)
+    assert len(sampled) == 4
+    assert sampled_first == sampled[:2]
+    assert sampled_resumed == sampled[2:]
+    a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
+    assert Path(resumed.last_checkpoint).name == "step-4" and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ"
+    start = _weights(task["model"])
+    assert any(not torch.equal(a[k], start[k]) for k in a)  # it did train
+    assert resumed.reward_history == straight.reward_history
+    assert resumed.eval_history == straight.eval_history
+    learning_rates = {
+        out: [r["lr"] for r in map(json.loads, (tmp_path / out / "metrics.jsonl")
+                                   .read_text().splitlines()) if "lr" in r]
+        for out in ("straight", "split")}
+    assert learning_rates["split"] == learning_rates["straight"] and \
+        len(learning_rates["straight"]) == 4  # the schedule went on
 
 
 def _notebook_reward(prompts, completions, **columns):

@@ -296,3 +296,33 @@ def test_trl_backend_gets_the_tool_call_columns_exactly(traces: dict[str, Path],
     expected += [{"state": "CA"}, {"city": "sf", "days": 2}] * 2
     key = json.dumps
     assert sorted(map(key, SEEN_ARGUMENTS)) == sorted(key(a) for a in expected for _ in "ab")
+
+
+def _verl_reward(data_source, solution_str, ground_truth, **kwargs):  # the peer's grpo docs
+    return float(solution_str.strip() == ground_truth)
+
+
+def _art_reward(response, expected_name, expected_args):  # the peer's lora_grpo docs
+    return 1.0
+
+
+@pytest.mark.parametrize("function", [_verl_reward, _art_reward, "training_hub.rewards:"
+                                      "tool_call_reward"], ids=["verl", "art", "helper"])
+def test_a_reward_function_with_the_peer_signature_is_refused_with_its_wrapper(
+        function: Any) -> None:
+    from training_hub_grpo.scoring import resolve_rewards
+
+    with pytest.raises(ParameterError, match=r"training_hub 0.11.2's signature .*Wrap it: "
+                                             r"reward_fn=lambda prompts, completions, "):
+        resolve_rewards([function], None)
+
+
+def test_the_wrapper_of_the_message_scores_as_the_peer_function() -> None:
+    from training_hub_grpo.scoring import resolve_rewards
+
+    with pytest.raises(ParameterError) as refused:
+        resolve_rewards([_verl_reward], None)
+    source = str(refused.value).split("reward_fn=", 1)[1].rsplit(" (see docs", 1)[0]
+    wrapped = eval(source, {"fn": _verl_reward})  # the wrapper exactly as the message gives it
+    [reward] = resolve_rewards([wrapped], None)
+    assert score([reward], ["p", "p"], ["4", "5"], {"ground_truth": ["4", "4"]}) == [[1.0, 0.0]]

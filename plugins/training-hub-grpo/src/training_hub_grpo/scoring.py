@@ -54,6 +54,7 @@ def _import(spec: str) -> Any:
 
 def _resolve_one(spec: Any) -> Callable[..., Any]:
     if callable(spec):
+        _refuse_peer_signature(spec, spec)
         return spec  # type: ignore[no-any-return]
     if ":" in spec:
         value = _import(spec)
@@ -71,7 +72,43 @@ def _resolve_one(spec: Any) -> Callable[..., Any]:
             value = _import(value)
     if not callable(value):
         raise ParameterError(f"reward_fn {spec!r} is {value!r}, which is not callable.")
+    _refuse_peer_signature(spec, value)
     return value  # type: ignore[no-any-return]
+
+
+#: training_hub 0.11.2's reward signatures (verl's and ART's), by their parameter names, and
+#: the TRL-signature wrapper that moves each to this project.
+_PEER_SIGNATURES: dict[tuple[str, ...], str] = {
+    ("data_source", "solution_str", "ground_truth"):
+        "lambda prompts, completions, ground_truth, **_: [fn('generic', c, g) for c, g in "
+        "zip(completions, ground_truth)]",
+    ("model_response", "expected_name", "expected_args"):
+        "lambda prompts, completions, target_tool_name, target_arguments, **_: [fn(c, n, a) "
+        "for c, n, a in zip(completions, target_tool_name, target_arguments)]",
+}
+_PEER_SIGNATURES[("response", "expected_name", "expected_args")] = \
+    _PEER_SIGNATURES[("model_response", "expected_name", "expected_args")]
+
+
+def _refuse_peer_signature(spec: Any, function: Callable[..., Any]) -> None:
+    """A reward function written for training_hub 0.11.2 (one sample per call) is refused
+    before training, with the wrapper that gives it TRL's signature."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return
+    names = tuple(name for name, p in parameters.items()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))[:3]
+    wrapper = _PEER_SIGNATURES.get(names)
+    if wrapper is not None:
+        raise ParameterError(
+            f"reward_fn {reward_name(spec, import_path=True)} has training_hub 0.11.2's "
+            f"signature ({', '.join(names)}), scoring one sample per call; here reward "
+            "functions take TRL's f(prompts, completions, **columns) -> list of floats. "
+            f"Wrap it: reward_fn={wrapper} (see docs/grpo.md)."
+        )
 
 
 def resolve_rewards(specs: Sequence[Any], weights: Sequence[float] | None) -> list[RewardFunction]:

@@ -326,3 +326,21 @@ def test_the_wrapper_of_the_message_scores_as_the_peer_function() -> None:
     wrapped = eval(source, {"fn": _verl_reward})  # the wrapper exactly as the message gives it
     [reward] = resolve_rewards([wrapped], None)
     assert score([reward], ["p", "p"], ["4", "5"], {"ground_truth": ["4", "4"]}) == [[1.0, 0.0]]
+
+
+def test_a_malformed_trace_is_one_data_error(traces: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    for record, message in (
+        ({"messages": "not json"}, "'messages' is a string but not JSON"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "has no user message"),
+        ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant",
+                                                          "content": "hi"}]},
+         "has no assistant tool call"),
+        ({"messages": [{"role": "user", "content": "x"},
+                       {"role": "assistant", "tool_calls": ["get_alerts"]}]},
+         "tool_calls of a message in 'messages' must be a list"),
+        ({"question": "x", "tools": "get_alerts"}, "'tools' must be a list"),
+    ):
+        bad.write_text(json.dumps(record) + "\n")
+        with pytest.raises(DataError, match=message):
+            _prompts(traces["model"], bad)

@@ -141,6 +141,14 @@ def _message_list(value: Any, name: str, location: str) -> list[dict[str, Any]]:
             f"{location}: '{name}' must be a list of chat messages ({{'role': ..., "
             f"'content': ...}}), got {type(value).__name__}."
         )
+    for message in value:
+        calls = message.get("tool_calls") or []
+        if not isinstance(calls, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls):
+            raise DataError(
+                f"{location}: the tool_calls of a message in '{name}' must be a list of "
+                "{'type': 'function', 'function': {'name': ..., 'arguments': ...}}."
+            )
     return [_dict_arguments(m) for m in value]
 
 

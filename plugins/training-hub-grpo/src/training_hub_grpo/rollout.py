@@ -7,7 +7,11 @@ can:
   (``rollout_batch_size`` completions), so left padding stays small;
 * each prompt is prefilled *once*: its KV cache is then repeated for the
   ``group_size`` completions of its group (``batch_repeat_interleave``);
-* the LM head runs only on the last position (``logits_to_keep=1``);
+* Llama-family models (Llama, Mistral, Qwen2, Qwen3) are run by the fast decoder of
+  :mod:`.decoding` (the model's modules called directly, a preallocated KV cache, fused
+  projections, no transformers forward per token); any other model by its forward with
+  a ``DynamicCache``; both compute the same logits;
+* the LM head runs only on the last position;
 * finished sequences (end of sequence) leave the batch: the cache is compacted
   whenever an eighth of the rows are done, so the batch shrinks as rows finish;
 * sampling (temperature, top-k, top-p, in Hugging Face's order) is an inverse-CDF
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from .decoding import Decoder, TransformersDecoder, fast_model
 
 __all__ = [
     "Completion", "SamplingSettings", "generation_attention", "group_generator", "sample_groups",
@@ -90,16 +96,9 @@ def _next_tokens(logits: torch.Tensor, settings: SamplingSettings,
     return torch.searchsorted(cumulative, target, right=True).squeeze(1)
 
 
-def _cache_keyword(model: Any) -> str:
-    """``cache`` (transformers >= 5.2x) or ``past_key_values`` (older) for the KV cache."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
 @torch.no_grad()
 def _sample_chunk(
-    model: Any,
+    decoder: Decoder,
     prompts: Sequence[Sequence[int]],
     group_size: int,
     settings: SamplingSettings,
@@ -107,8 +106,6 @@ def _sample_chunk(
     pad_id: int,
     generators: Sequence[torch.Generator] | None,
 ) -> list[tuple[list[int], bool]]:
-    from transformers import DynamicCache
-
     device = eos_ids.device
     longest = max(len(p) for p in prompts)
     input_ids = torch.full((len(prompts), longest), pad_id, dtype=torch.long)
@@ -116,16 +113,9 @@ def _sample_chunk(
     for row, prompt in enumerate(prompts):  # left padding: every prompt ends at the same column
         input_ids[row, longest - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
         mask[row, longest - len(prompt):] = 1
-    input_ids, mask = input_ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache_key = _cache_keyword(model)
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                use_cache=True, logits_to_keep=1, **{cache_key: DynamicCache()})
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(group_size)  # one prefill per prompt, shared by its group
-    logits = out.logits[:, -1].repeat_interleave(group_size, dim=0)
-    mask = mask.repeat_interleave(group_size, dim=0)
-    next_position = positions[:, -1:].repeat_interleave(group_size, dim=0) + 1
+    logits = decoder.prefill(input_ids.to(device), mask.to(device))
+    decoder.repeat(group_size)  # one prefill per prompt, shared by its group
+    logits = logits.repeat_interleave(group_size, dim=0)
 
     total = len(prompts) * group_size
     rows = torch.arange(total, device=device)  # which completion each batch row is
@@ -137,33 +127,29 @@ def _sample_chunk(
                              dim=1).to(device)
     tokens: list[list[int]] = [[] for _ in range(total)]
     finished = [False] * total
+    active = list(range(total))  # the completion of each batch row, as Python ints
     done_in_batch = 0  # finished rows still in the batch
     for step in range(settings.max_tokens):
         chosen = _next_tokens(logits, settings,
                               None if uniforms is None else uniforms[step, rows])
         ended = torch.isin(chosen, eos_ids).tolist()
-        for row, token, end in zip(rows.tolist(), chosen.tolist(), ended, strict=True):
+        for row, token, end in zip(active, chosen.tolist(), ended, strict=True):
             if finished[row]:
                 continue  # finished earlier, not compacted yet: its token is not kept
             tokens[row].append(token)
             if end:
                 finished[row] = True
                 done_in_batch += 1
-        if step == settings.max_tokens - 1 or done_in_batch == rows.numel():
+        if step == settings.max_tokens - 1 or done_in_batch == len(active):
             break
-        if done_in_batch and done_in_batch * 8 >= rows.numel():  # compact: drop finished rows
-            keep = torch.tensor([i for i, r in enumerate(rows.tolist()) if not finished[r]],
-                                dtype=torch.long, device=device)
-            cache.batch_select_indices(keep)
-            rows, chosen, mask, next_position = (
-                rows[keep], chosen[keep], mask[keep], next_position[keep])
+        if done_in_batch and done_in_batch * 8 >= len(active):  # compact: drop finished rows
+            kept = [i for i, r in enumerate(active) if not finished[r]]
+            keep = torch.tensor(kept, dtype=torch.long, device=device)
+            decoder.keep(keep)
+            rows, chosen = rows[keep], chosen[keep]
+            active = [active[i] for i in kept]
             done_in_batch = 0
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-        out = model(input_ids=chosen.unsqueeze(1), attention_mask=mask,
-                    position_ids=next_position, use_cache=True, **{cache_key: cache})
-        cache = out.past_key_values
-        logits = out.logits[:, -1]
-        next_position = next_position + 1
+        logits = decoder.step(chosen)
     return [(ids, not done) for ids, done in zip(tokens, finished, strict=True)]
 
 
@@ -177,13 +163,15 @@ def sample_groups(
     pad_token_id: int,
     generators: Sequence[torch.Generator] | None,
     batch_size: int,
+    fast: bool = True,
 ) -> list[Completion]:
     """``group_size`` completions of every prompt, grouped by prompt in the input order.
 
     ``generators`` has one generator per prompt (:func:`group_generator`; None when
     ``settings.greedy``). ``batch_size`` completions (whole groups) are sampled
     together; prompts are processed longest first, and the results are put back in
-    order.
+    order. The model's modules are run by :func:`.decoding.fast_model` when it knows
+    the model (and ``fast``), else by the model's forward (the same logits).
     """
     device = next(model.parameters()).device
     eos = torch.tensor(sorted(set(eos_token_ids)), dtype=torch.long, device=device)
@@ -194,10 +182,16 @@ def sample_groups(
     model.eval()
     try:
         with generation_attention(model):
+            prepared = fast_model(model) if fast else None
             for start in range(0, len(order), per_chunk):
                 chunk = order[start:start + per_chunk]
+                capacity = max(len(prompts[i]) for i in chunk) + settings.max_tokens
+                decoder: Decoder | None = None if prepared is None else \
+                    prepared.decoder(capacity)
+                if decoder is None:
+                    decoder = TransformersDecoder(model)
                 sampled = _sample_chunk(
-                    model, [prompts[i] for i in chunk], group_size, settings, eos,
+                    decoder, [prompts[i] for i in chunk], group_size, settings, eos,
                     pad_token_id, None if generators is None else [generators[i] for i in chunk])
                 for offset, index in enumerate(chunk):
                     group = sampled[offset * group_size:(offset + 1) * group_size]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -228,8 +229,7 @@ def test_eval_and_checkpoint_time_stay_out_of_step_time_and_into_the_prediction(
 
 
 def test_th_train_prints_the_plan_first_and_the_prediction_after_calibration(
-    assets: TinyAssets, tmp_path: Path, capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch
+    assets: TinyAssets, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Mechanics only (no timing): what ``th train`` prints, in which order, and that the
     numbers are the data set's tokens and the clock's own."""
@@ -248,14 +248,26 @@ def test_th_train_prints_the_plan_first_and_the_prediction_after_calibration(
 
     monkeypatch.setattr(recipe, "RunClock", SpyClock)
     out = tmp_path / "run"
-    assert main(["train", "sft", "--model-path", str(assets.model_path), "--data-path",
-                 str(assets.data_path), "--ckpt-output-dir", str(out), "--data-cache-dir",
-                 str(assets.cache_dir), "--effective-batch-size", "8", "--max-tokens-per-gpu",
-                 "512", "--max-seq-len", "128", "--num-epochs", "1", "--logging-steps", "1",
-                 "--device", "cpu", "--num-threads", "1", "--quiet", "--no-tensorboard",
-                 "--no-save-final-checkpoint", "--no-checkpoint-at-epoch"]) == 0
-    captured = capfd.readouterr()
-    lines = (captured.out + captured.err).splitlines()
+    # the console lines, in order: th prints through the training_hub logger (its handler
+    # may hold an earlier test's stderr, so the test adds its own)
+    lines: list[str] = []
+    collect = logging.Handler(logging.INFO)
+    collect.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    th_logger = logging.getLogger("training_hub")
+    level = th_logger.level
+    th_logger.addHandler(collect)
+    flags = ["--model-path", str(assets.model_path), "--data-path", str(assets.data_path),
+             "--ckpt-output-dir", str(out), "--data-cache-dir", str(assets.cache_dir),
+             "--effective-batch-size", "8", "--max-tokens-per-gpu", "512", "--max-seq-len",
+             "128", "--num-epochs", "1", "--logging-steps", "1", "--device", "cpu",
+             "--num-threads", "1", "--quiet", "--no-tensorboard",
+             "--no-save-final-checkpoint", "--no-checkpoint-at-epoch"]
+    try:
+        code = main(["train", "sft", *flags])
+    finally:
+        th_logger.removeHandler(collect)
+        th_logger.setLevel(level)
+    assert code == 0
 
     def line_of(text: str) -> int:
         found = [i for i, line in enumerate(lines) if text in line]

@@ -253,19 +253,35 @@ def _train_step(encoder: Any, data: Any, params: EmbeddingSFTParams, batch: list
     states, parts = [], []
     with torch.no_grad():
         for start in range(0, len(ids), chunk):
-            states.append(torch.get_rng_state())
+            states.append(_rng_state(device))
             parts.append(encoder(pack_texts(ids[start:start + chunk], device)))
     cached = torch.cat(parts).requires_grad_()
     loss = data.loss.fn(list(cached.split(len(rows))), labels)
     loss.backward()
     assert cached.grad is not None
-    after = torch.get_rng_state()
+    after = _rng_state(device)
     for index, start in enumerate(range(0, len(ids), chunk)):
-        torch.set_rng_state(states[index])
+        _set_rng_state(device, states[index])
         part = encoder(pack_texts(ids[start:start + chunk], device))
         part.backward(cached.grad[start:start + chunk])
-    torch.set_rng_state(after)
+    _set_rng_state(device, after)
     return loss.detach()
+
+
+def _rng_state(device: Any) -> tuple[Any, Any]:
+    """The random state dropout draws from: the CPU generator's, and the GPU's on CUDA."""
+    import torch
+
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device: Any, state: tuple[Any, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def _save(encoder: Any, tokenizer: Any, layout: Any, max_length: int, folder: Path) -> None:

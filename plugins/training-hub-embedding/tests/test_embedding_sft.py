@@ -194,3 +194,42 @@ def test_cached_mnrl_gives_mnrl_loss_and_gradients_in_mini_batches(task: dict[st
     worst = max((plain_grads[n] - cached_grads[n]).abs().max().item() for n in plain_grads)
     assert worst < 1e-5, worst
     assert max(g.abs().max().item() for g in plain_grads.values()) > 1e-3  # not all zero
+
+
+def test_cached_mnrl_replays_the_dropout_of_its_first_pass(task: dict[str, Path]) -> None:
+    # In train mode (attention and hidden dropout on, the fast CPU paths), a GradCache step
+    # whose one chunk holds the whole batch draws the masks of plain mnrl twice, under
+    # no_grad and again with the graph: loss and gradients equal plain mnrl's.
+    from training_hub_embedding.algorithm import EmbeddingSFTParams
+    from training_hub_embedding.native import _load_encoder, _tokenize, _train_step
+    from training_hub_embedding.run import load_run_data
+
+    cpu = torch.device("cpu")
+    outcome = {}
+    for loss_type in ("mnrl", "cached_mnrl"):
+        params = EmbeddingSFTParams(model_path=str(task["model"]), data_path=str(task["train"]),
+                                    ckpt_output_dir=str(task["root"] / "unused"),
+                                    loss_type=loss_type, batch_size=8, mini_batch_size=16)
+        encoder, tokenizer, _, max_length = _load_encoder(params, cpu)
+        encoder.train()
+        data = load_run_data(params, lambda examples, sampler: 1)
+        token_ids, _ = _tokenize(tokenizer, data.train.rows, max_length)
+        torch.manual_seed(7)
+        loss = _train_step(encoder, data, params, list(range(8)), token_ids, cpu)
+        grads = {n: p.grad.clone() for n, p in encoder.named_parameters() if p.grad is not None}
+        outcome[loss_type] = (float(loss), grads)
+    (plain_loss, plain_grads), (cached_loss, cached_grads) = outcome["mnrl"], outcome["cached_mnrl"]
+    assert abs(cached_loss - plain_loss) < 1e-5
+    worst = max((plain_grads[n] - cached_grads[n]).abs().max().item() for n in plain_grads)
+    assert worst < 1e-5, worst
+    # Dropout was on: another seed gives another loss.
+    params = EmbeddingSFTParams(model_path=str(task["model"]), data_path=str(task["train"]),
+                                ckpt_output_dir=str(task["root"] / "unused"), loss_type="mnrl",
+                                batch_size=8)
+    encoder, tokenizer, _, max_length = _load_encoder(params, cpu)
+    encoder.train()
+    data = load_run_data(params, lambda examples, sampler: 1)
+    token_ids, _ = _tokenize(tokenizer, data.train.rows, max_length)
+    torch.manual_seed(8)
+    assert abs(float(_train_step(encoder, data, params, list(range(8)), token_ids, cpu))
+               - plain_loss) > 1e-4

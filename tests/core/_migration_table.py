@@ -68,6 +68,8 @@ NOTES: dict[tuple[str, str], str] = {
     ("*", "tensor_parallel_size"): "backend trl with vLLM; above 1 an error on native",
     ("lora_grpo", "rollout_fn"): "an error: ART agent rollouts; use tasks + reward_fn",
     ("lora_grpo", "tasks"): "the prompt records as a list, instead of data_path",
+    ("lora_grpo", "backend"): "`art` and `verl` are names of the native backend, so 0.11.2's "
+                              "calls run",
     ("lora_grpo", "concurrency"): "completions sampled in one batch (native backend)",
     ("lora_grpo", "max_lora_rank"): "checked against lora_r; no engine limits it here",
     ("lora_grpo", "enforce_eager"): "True is an error (no vLLM started with it)",
@@ -126,7 +128,7 @@ def migration_table() -> str:
             name = param["name"]
             note = NOTES.get((function, name)) or NOTES.get(("*", name), "")
             if name == "backend":
-                note = _backend_note(function)
+                note = "; ".join(filter(None, (_backend_note(function), note)))
             rows.append(f"| `{function}` | `{name}` | {_mapping(function, name)} | "
                         f"{_cell(note)} |")
     return "\n".join(rows) + "\n"

@@ -13,6 +13,7 @@ machines without GPUs, which is what the tests use it for).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -136,6 +137,10 @@ def wait_for_all(flag: float, context: DistributedContext) -> float:
 _Result = TypeVar("_Result")
 
 
+#: Seconds a rank waits, after rank 0 failed, before failing itself (bounded: rank 0 may hang).
+_WAIT_FOR_RANK_ZERO_EXIT_S = 30.0
+
+
 def rank_zero_first(action: Callable[[], _Result], context: DistributedContext,
                     failure: str) -> _Result | None:
     """``action()`` on rank 0 while the other ranks wait (None there). When it raises, rank 0
@@ -150,6 +155,9 @@ def rank_zero_first(action: Callable[[], _Result], context: DistributedContext,
             wait_for_all(1.0, context)  # release the other ranks, then fail
             raise
     if wait_for_all(0.0, context) > 0:
+        # Give rank 0 time to exit with its own code (2 after a user error) first: the
+        # launcher then stops this rank and reports rank 0's failure, not this one's.
+        time.sleep(_WAIT_FOR_RANK_ZERO_EXIT_S)
         raise TrainingError(failure)
     return result
 

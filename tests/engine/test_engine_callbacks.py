@@ -19,6 +19,7 @@ from training_hub import ParameterError, create_algorithm, sft
 from training_hub.callbacks import EarlyStopping, TrainingHubCallback, TrainingHubContext
 from training_hub.engine import train
 from training_hub.engine.run_lock import LOCK_FILENAME, OutputDirInUseError
+from training_hub.testing.locks import held_run_lock
 from training_hub.testing.tiny import write_chat_jsonl
 from training_hub.trackers import default_trackers
 
@@ -260,31 +261,16 @@ def test_early_stopping_stops_when_val_loss_stops_improving(
     assert not result.stopped_early and patient.best == values[-1]
 
 
-_HOLD_LOCK = """
-import sys, time
-from training_hub.engine.run_lock import RunLock
-with RunLock.acquire(sys.argv[1]):
-    print("held", flush=True)
-    time.sleep(120)
-"""
-
-
 def test_a_live_run_holds_the_output_dir_and_a_dead_one_does_not(
     assets: TinyAssets, tmp_path: Path
 ) -> None:
     output = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(output)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held_run_lock(output) as holder:  # killed at the end: its lock file stays behind
         with pytest.raises(OutputDirInUseError, match=f"pid {holder.pid}") as refused:
             train(tiny_params(assets, output, max_steps=1))
         message = str(refused.value)
         assert str(output) in message and "choose another ckpt_output_dir" in message
         assert not (output / "checkpoints").exists()
-    finally:
-        holder.kill()  # dies holding the lock: its lock file stays behind
-        holder.wait(timeout=30)
     assert (output / LOCK_FILENAME).is_file()
     result = train(tiny_params(assets, output, max_steps=1))
     assert result.steps == 1 and math.isfinite(result.final_loss or math.nan)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from training_hub_grpo.testing import make_reverse_task
 
 from training_hub import create_algorithm
 from training_hub.engine.run_lock import LOCK_FILENAME, OutputDirInUseError
+from training_hub.testing.locks import held_run_lock
 
 
 @pytest.fixture(scope="module")
@@ -60,31 +59,16 @@ def test_lora_grpo_saves_a_peft_adapter(task: dict[str, Path], tmp_path: Path) -
     assert (checkpoint / "adapter_model.safetensors").is_file()
 
 
-_HOLD_LOCK = """
-import sys, time
-from training_hub.engine.run_lock import RunLock
-with RunLock.acquire(sys.argv[1]):
-    print("held", flush=True)
-    time.sleep(120)
-"""
-
-
 def test_a_live_run_holds_the_output_dir(task: dict[str, Path], tmp_path: Path) -> None:
     """A second run into the ckpt_output_dir of a live one is refused with sft's message;
     the lock of a run that died does not block, and a finished run leaves none."""
     output = tmp_path / "out"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(output)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with held_run_lock(output) as holder:  # killed at the end: its lock file stays behind
         with pytest.raises(OutputDirInUseError, match=f"pid {holder.pid}") as refused:
             _run("grpo", task, output, max_steps=1)
         message = str(refused.value)
         assert str(output) in message and "choose another ckpt_output_dir" in message
         assert not (output / "checkpoints").exists() and not (output / "metrics.jsonl").exists()
-    finally:
-        holder.kill()  # dies holding the lock: its lock file stays behind
-        holder.wait(timeout=30)
     assert (output / LOCK_FILENAME).is_file()
     result = _run("grpo", task, output, max_steps=1)
     assert result.steps == 1 and len(result.reward_history) == 1

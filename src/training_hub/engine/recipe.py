@@ -62,7 +62,7 @@ from .run_lock import RunLock
 from .signals import StopRequest, TrainingInterrupted
 from .storage import CheckpointMirror, open_mirror
 
-__all__ = ["TrainResult", "dry_run", "result_of_finished_run", "step_batcher", "train"]
+__all__ = ["TrainResult", "dry_run", "result_of_finished_run", "run_lock", "step_batcher", "train"]
 
 logger = logging.getLogger("training_hub.engine")
 _LOSS_CHUNK_TOKENS_GPU = 4096
@@ -182,7 +182,7 @@ def train(
         torch.backends.cudnn.allow_tf32 = params.tf32
     context = init_distributed(device)
     try:
-        with _run_lock(params, context):
+        with run_lock(params, context):
             run = _Run(params, adapter, context, device, callbacks, (algorithm, backend))
             return run.run()
     finally:
@@ -191,8 +191,8 @@ def train(
 
 
 @contextlib.contextmanager
-def _run_lock(params: TrainingParams, context: DistributedContext) -> Iterator[None]:
-    """Rank 0 holds the run lock of ``ckpt_output_dir`` (see ``run_lock``); every rank
+def run_lock(params: TrainingParams, context: DistributedContext) -> Iterator[None]:
+    """Rank 0 holds the run lock of ``ckpt_output_dir`` (see :mod:`.run_lock`); every rank
     learns whether it got it."""
     with contextlib.ExitStack() as stack:
         refused: UserError | None = None

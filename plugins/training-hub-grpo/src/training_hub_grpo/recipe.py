@@ -57,7 +57,7 @@ from training_hub.engine.distributed import (
 from training_hub.engine.metrics import MetricsLogger
 from training_hub.engine.model import load_model, load_tokenizer, resolve_device, resolve_precision
 from training_hub.engine.optim import build_optimizer, build_scheduler
-from training_hub.engine.recipe import _run_lock as run_lock
+from training_hub.engine.recipe import run_lock
 from training_hub.engine.signals import StopRequest, TrainingInterrupted
 
 from .data import Prompt, load_prompts
